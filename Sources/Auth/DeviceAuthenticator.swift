@@ -1,0 +1,143 @@
+import Logging
+import ProcessorAPI
+import Synchronization
+
+/// The outcome of presenting an access token.
+package enum AuthenticationResult: Sendable {
+    case authenticated(DeviceIdentity)
+    /// Not URL-safe, empty or too long: refused without a registry look-up.
+    case malformed
+    case unknown
+    case disabled
+    /// The registry could not be read; the device should retry.
+    case unavailable
+}
+
+/// Resolves access tokens to devices through an in-memory cache.
+///
+/// Hits cost one lock and no hashing. Known tokens stay AUTH_CACHE_TTL; unknown
+/// tokens are remembered for a short negative TTL so a device with a wrong token
+/// cannot make every attempt a database read. A change through the registry in
+/// this process drops the device's entries at once; changes by another process
+/// (the CLI) arrive through `RegistryWatcher`.
+package final class DeviceAuthenticator: Sendable {
+    private struct Entry {
+        let deviceId: String
+        let identity: DeviceIdentity
+        let enabled: Bool
+        let expires: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var known: [String: Entry] = [:]
+        var unknown: [String: ContinuousClock.Instant] = [:]
+        /// Device id -> last successful authentication (ms), flushed by the watcher.
+        var activity: [String: Int64] = [:]
+    }
+
+    /// Unknown tokens remembered at most; past it the negative cache restarts.
+    package static let negativeCacheLimit = 10_000
+
+    private let state = Mutex(State())
+    private let registry: DeviceRegistry
+    private let ttl: Duration
+    private let negativeTTL: Duration
+    private let metrics: GatewayMetrics
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    package init(
+        registry: DeviceRegistry,
+        ttl: Duration,
+        negativeTTL: Duration = .seconds(5),
+        metrics: GatewayMetrics,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        self.registry = registry
+        self.ttl = ttl
+        self.negativeTTL = negativeTTL
+        self.metrics = metrics
+        self.now = now
+        registry.addObserver { [weak self] deviceId in
+            if let deviceId { self?.invalidate(deviceId: deviceId) } else { self?.invalidateAll() }
+        }
+    }
+
+    package func authenticate(token: String) async -> AuthenticationResult {
+        guard AccessToken.isWellFormed(token) else { return .malformed }
+        let instant = now()
+        enum Cached { case hit(Entry), negative, miss }
+        let cached = state.withLock { state -> Cached in
+            if let entry = state.known[token] {
+                if entry.expires > instant {
+                    if entry.enabled { state.activity[entry.deviceId] = EpochClock.nowMilliseconds() }
+                    return .hit(entry)
+                }
+                state.known[token] = nil
+            }
+            if let expires = state.unknown[token] {
+                if expires > instant { return .negative }
+                state.unknown[token] = nil
+            }
+            return .miss
+        }
+        switch cached {
+        case .hit(let entry):
+            metrics.authCacheHit()
+            return entry.enabled ? .authenticated(entry.identity) : .disabled
+        case .negative:
+            metrics.authCacheHit()
+            return .unknown
+        case .miss:
+            metrics.authCacheMiss()
+        }
+        let device: Device?
+        do {
+            device = try await registry.device(credential: .accessToken, value: AccessToken.hash(token))
+        } catch {
+            metrics.error(.registry)
+            return .unavailable
+        }
+        let expires = now() + (device == nil ? negativeTTL : ttl)
+        guard let device else {
+            state.withLock { state in
+                if state.unknown.count >= Self.negativeCacheLimit { state.unknown.removeAll() }
+                state.unknown[token] = expires
+            }
+            return .unknown
+        }
+        let entry = Entry(deviceId: device.id, identity: device.identity, enabled: device.enabled, expires: expires)
+        state.withLock { state in
+            state.known[token] = entry
+            if device.enabled { state.activity[device.id] = EpochClock.nowMilliseconds() }
+        }
+        return device.enabled ? .authenticated(entry.identity) : .disabled
+    }
+
+    /// Drops every cached token of one device.
+    package func invalidate(deviceId: String) {
+        state.withLock { state in
+            state.known = state.known.filter { $0.value.deviceId != deviceId }
+            // A new device may now own a token that was unknown before.
+            state.unknown.removeAll()
+        }
+    }
+
+    package func invalidateAll() {
+        state.withLock { state in
+            state.known.removeAll()
+            state.unknown.removeAll()
+        }
+    }
+
+    /// Cached tokens (known and unknown), for tests and diagnostics.
+    package var cachedCount: Int { state.withLock { $0.known.count + $0.unknown.count } }
+
+    /// Takes the last-activity times gathered since the previous call.
+    package func takeActivity() -> [String: Int64] {
+        state.withLock { state in
+            let activity = state.activity
+            state.activity.removeAll(keepingCapacity: true)
+            return activity
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import GRDB
+
+extension DeviceRegistry {
+    /// Attribute keys and their JSON text in one scope, ordered by key; all
+    /// keys when `keys` is nil.
+    package func attributes(
+        deviceId: String,
+        scope: AttributeScope,
+        keys: [String]? = nil
+    ) async throws(RegistryError) -> [(key: String, json: String)] {
+        try await run {
+            try await pool.read { db in
+                var sql = "SELECT key, value FROM attributes WHERE device_id = ? AND scope = ?"
+                var arguments: StatementArguments = [deviceId, scope.rawValue]
+                if let keys {
+                    guard !keys.isEmpty else { return [] }
+                    sql += " AND key IN (" + keys.map { _ in "?" }.joined(separator: ",") + ")"
+                    arguments += StatementArguments(keys)
+                }
+                sql += " ORDER BY key"
+                return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                    (key: row["key"] as String, json: row["value"] as String)
+                }
+            }
+        }
+    }
+
+    /// Inserts or replaces attributes; each value is JSON text.
+    package func setAttributes(
+        deviceId: String,
+        scope: AttributeScope,
+        _ values: [(key: String, json: String)]
+    ) async throws(RegistryError) {
+        let now = Self.now()
+        let values = values.map { [$0.key, $0.json] }
+        try await run {
+            try await pool.write { db in
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [deviceId]) == true else {
+                    throw RegistryError.notFound("with id \(deviceId)")
+                }
+                for pair in values {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO attributes (device_id, scope, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
+                            ON CONFLICT (device_id, scope, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                            """,
+                        arguments: [deviceId, scope.rawValue, pair[0], pair[1], now])
+                }
+            }
+        }
+    }
+
+    /// Deletes the given keys; returns the keys that existed.
+    package func deleteAttributes(
+        deviceId: String,
+        scope: AttributeScope,
+        keys: [String]
+    ) async throws(RegistryError) -> [String] {
+        try await run {
+            try await pool.write { db in
+                var deleted: [String] = []
+                for key in keys {
+                    try db.execute(
+                        sql: "DELETE FROM attributes WHERE device_id = ? AND scope = ? AND key = ?",
+                        arguments: [deviceId, scope.rawValue, key])
+                    if db.changesCount > 0 { deleted.append(key) }
+                }
+                return deleted
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import GRDB
+import ProcessorAPI
+
+extension DeviceRegistry {
+    /// Device names and types: 1-255 characters, no control characters.
+    static func validate(_ value: String, field: String) throws(RegistryError) {
+        guard !value.isEmpty, value.count <= 255 else {
+            throw RegistryError.invalid(field: field, reason: "must be 1 to 255 characters")
+        }
+        guard !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw RegistryError.invalid(field: field, reason: "must not contain control characters")
+        }
+    }
+
+    /// Creates a device with an access token (generated unless given) and
+    /// returns the device and the token, which is not stored in clear.
+    package func createDevice(
+        name: String,
+        type: String = "default",
+        token: String? = nil
+    ) async throws(RegistryError) -> (device: Device, token: String) {
+        try Self.validate(name, field: "name")
+        try Self.validate(type, field: "type")
+        let token = token ?? AccessToken.generate()
+        guard AccessToken.isWellFormed(token) else {
+            throw RegistryError.invalid(
+                field: "token",
+                reason: "must be 1 to \(AccessToken.maximumLength) characters of A-Z a-z 0-9 - _ . ~"
+            )
+        }
+        let now = Self.now()
+        let device = Device(
+            id: UUID().uuidString.lowercased(), name: name, type: type, enabled: true,
+            createdAt: now, updatedAt: now, lastActivityAt: nil
+        )
+        let hash = AccessToken.hash(token)
+        try await run {
+            try await pool.write { db in
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE name = ?", arguments: [name]) == true {
+                    throw RegistryError.duplicateName(name)
+                }
+                if try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM device_credentials WHERE kind = ? AND value = ?",
+                    arguments: [CredentialKind.accessToken.rawValue, hash]) == true
+                {
+                    throw RegistryError.invalid(field: "token", reason: "is already in use by another device")
+                }
+                try db.execute(
+                    sql: """
+                        INSERT INTO devices (id, name, type, enabled, created_at, updated_at)
+                        VALUES (?, ?, ?, 1, ?, ?)
+                        """,
+                    arguments: [device.id, name, type, now, now])
+                try db.execute(
+                    sql: "INSERT INTO device_credentials (device_id, kind, value, created_at) VALUES (?, ?, ?, ?)",
+                    arguments: [device.id, CredentialKind.accessToken.rawValue, hash, now])
+                try Self.bumpRevision(db)
+            }
+        }
+        changed(device.id)
+        return (device, token)
+    }
+
+    package func device(named name: String) async throws(RegistryError) -> Device? {
+        try await run {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]).map(Device.init(row:))
+            }
+        }
+    }
+
+    package func device(id: String) async throws(RegistryError) -> Device? {
+        try await run {
+            try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]).map(Device.init(row:))
+            }
+        }
+    }
+
+    /// Devices ordered by name.
+    package func listDevices(offset: Int = 0, limit: Int = 1000) async throws(RegistryError) -> [Device] {
+        try await run {
+            try await pool.read { db in
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM devices ORDER BY name LIMIT ? OFFSET ?", arguments: [limit, offset]
+                ).map(Device.init(row:))
+            }
+        }
+    }
+
+    package func deviceCount() async throws(RegistryError) -> Int {
+        try await run {
+            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices") ?? 0 }
+        }
+    }
+
+    /// The device holding a credential, enabled or not.
+    package func device(credential kind: CredentialKind, value: String) async throws(RegistryError) -> Device? {
+        try await run {
+            try await pool.read { db in
+                try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT devices.* FROM device_credentials
+                        JOIN devices ON devices.id = device_credentials.device_id
+                        WHERE device_credentials.kind = ? AND device_credentials.value = ?
+                        """,
+                    arguments: [kind.rawValue, value]
+                ).map(Device.init(row:))
+            }
+        }
+    }
+
+    /// Replaces the device's access token; the old one stops working at once.
+    package func rotateToken(deviceId: String, token: String? = nil) async throws(RegistryError) -> String {
+        let token = token ?? AccessToken.generate()
+        guard AccessToken.isWellFormed(token) else {
+            throw RegistryError.invalid(field: "token", reason: "must be 1 to \(AccessToken.maximumLength) URL-safe characters")
+        }
+        let hash = AccessToken.hash(token)
+        let now = Self.now()
+        try await run {
+            try await pool.write { db in
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [deviceId]) == true else {
+                    throw RegistryError.notFound("with id \(deviceId)")
+                }
+                try db.execute(
+                    sql: "DELETE FROM device_credentials WHERE device_id = ? AND kind = ?",
+                    arguments: [deviceId, CredentialKind.accessToken.rawValue])
+                try db.execute(
+                    sql: "INSERT INTO device_credentials (device_id, kind, value, created_at) VALUES (?, ?, ?, ?)",
+                    arguments: [deviceId, CredentialKind.accessToken.rawValue, hash, now])
+                try db.execute(sql: "UPDATE devices SET updated_at = ? WHERE id = ?", arguments: [now, deviceId])
+                try Self.bumpRevision(db)
+            }
+        }
+        changed(deviceId)
+        return token
+    }
+
+    /// Updates type and/or enabled flag; returns the device as stored.
+    @discardableResult
+    package func updateDevice(id: String, type: String? = nil, enabled: Bool? = nil) async throws(RegistryError) -> Device {
+        if let type { try Self.validate(type, field: "type") }
+        let now = Self.now()
+        let device = try await run {
+            try await pool.write { db -> Device in
+                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]) else {
+                    throw RegistryError.notFound("with id \(id)")
+                }
+                var device = Device(row: row)
+                if let type { device.type = type }
+                if let enabled { device.enabled = enabled }
+                device.updatedAt = now
+                try db.execute(
+                    sql: "UPDATE devices SET type = ?, enabled = ?, updated_at = ? WHERE id = ?",
+                    arguments: [device.type, device.enabled, now, id])
+                try Self.bumpRevision(db)
+                return device
+            }
+        }
+        changed(id)
+        return device
+    }
+
+    package func removeDevice(id: String) async throws(RegistryError) {
+        try await run {
+            try await pool.write { db in
+                try db.execute(sql: "DELETE FROM devices WHERE id = ?", arguments: [id])
+                guard db.changesCount > 0 else { throw RegistryError.notFound("with id \(id)") }
+                try Self.bumpRevision(db)
+            }
+        }
+        changed(id)
+    }
+
+    /// Writes last-activity times collected since the previous call.
+    package func recordActivity(_ times: [String: Int64]) async throws(RegistryError) {
+        guard !times.isEmpty else { return }
+        try await run {
+            try await pool.write { db in
+                for (id, time) in times {
+                    try db.execute(
+                        sql: "UPDATE devices SET last_activity_at = MAX(COALESCE(last_activity_at, 0), ?) WHERE id = ?",
+                        arguments: [time, id])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import GRDB
+
+/// Versioned schema migrations of the registry; a migration once released is
+/// never edited, only followed by a new one.
+enum RegistrySchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE devices (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL UNIQUE,
+                    type TEXT NOT NULL,
+                    enabled INTEGER NOT NULL DEFAULT 1,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    last_activity_at INTEGER
+                );
+                CREATE TABLE device_credentials (
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (kind, value)
+                );
+                CREATE INDEX device_credentials_by_device ON device_credentials(device_id);
+                CREATE TABLE attributes (
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                    scope TEXT NOT NULL CHECK (scope IN ('client', 'shared', 'server')),
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (device_id, scope, key)
+                );
+                CREATE TABLE registry_revision (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    revision INTEGER NOT NULL
+                );
+                INSERT INTO registry_revision (id, revision) VALUES (1, 0);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,102 @@
+/// Every environment variable the gateway reads, with its default and
+/// meaning: the single source of `.env.example` (`tb-gateway config
+/// env-example` prints it) and of `tb-gateway config check`.
+struct ConfigurationVariable: Sendable {
+    let name: String
+    /// The default as written in `.env.example`; empty means unset.
+    let defaultValue: String
+    let help: String
+    var secret = false
+    /// The `.env.example` section the variable is listed under.
+    let section: String
+}
+
+enum ConfigurationVariables {
+    static let all: [ConfigurationVariable] = [
+        // Backend (HTTP sink) and gateway identity
+        .init(name: "TB_HOST", defaultValue: "localhost", help: "HTTP backend host (used when KAFKA_ENABLED=false)", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "TB_PORT", defaultValue: "8080", help: "HTTP backend port", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "TB_PROTOCOL", defaultValue: "http", help: "HTTP backend scheme: http or https", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "TB_TELEMETRY_PATH", defaultValue: "/api/v1/gateway/telemetry", help: "path telemetry batches are POSTed to", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "TB_ATTRIBUTES_PATH", defaultValue: "/api/v1/gateway/attributes", help: "path attribute batches are POSTed to", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "GATEWAY_ACCESS_TOKEN", defaultValue: "", help: "sent to the HTTP backend as 'Authorization: Bearer …'", secret: true, section: "HTTP backend (KAFKA_ENABLED=false)"),
+        .init(name: "HTTP_SINK_TIMEOUT", defaultValue: "30", help: "seconds a batch is retried against the HTTP backend before it fails", section: "HTTP backend (KAFKA_ENABLED=false)"),
+        // MQTT
+        .init(name: "MQTT_ENABLED", defaultValue: "true", help: "serve the MQTT device API (not in this build yet: issue 5)", section: "MQTT transport"),
+        .init(name: "MQTT_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "MQTT listen address", section: "MQTT transport"),
+        .init(name: "MQTT_BIND_PORT", defaultValue: "1883", help: "MQTT listen port", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_ENABLED", defaultValue: "false", help: "also listen for MQTT over TLS", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_PORT", defaultValue: "8883", help: "MQTT over TLS listen port", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_CERT_FILE", defaultValue: "", help: "PEM certificate chain for MQTT over TLS", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_KEY_FILE", defaultValue: "", help: "PEM private key for MQTT over TLS", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_CA_FILE", defaultValue: "", help: "PEM CA bundle to verify client certificates (optional)", section: "MQTT transport"),
+        .init(name: "MQTT_MAX_CONNECTIONS", defaultValue: "10000", help: "most concurrent MQTT connections", section: "MQTT transport"),
+        // HTTP
+        .init(name: "HTTP_ENABLED", defaultValue: "true", help: "serve the HTTP device API", section: "HTTP transport"),
+        .init(name: "HTTP_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "HTTP device API listen address", section: "HTTP transport"),
+        .init(name: "HTTP_BIND_PORT", defaultValue: "8081", help: "HTTP device API listen port (0: any free port, logged)", section: "HTTP transport"),
+        .init(name: "HTTP_ACK_TIMEOUT", defaultValue: "10", help: "seconds a request waits for the sink before it is answered 503", section: "HTTP transport"),
+        // CoAP and LwM2M
+        .init(name: "COAP_ENABLED", defaultValue: "true", help: "serve the CoAP device API (not in this build yet: issue 6)", section: "CoAP and LwM2M transports"),
+        .init(name: "COAP_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "CoAP listen address", section: "CoAP and LwM2M transports"),
+        .init(name: "COAP_BIND_PORT", defaultValue: "5683", help: "CoAP listen port", section: "CoAP and LwM2M transports"),
+        .init(name: "COAP_RECEIVE_BUFFER_SIZE", defaultValue: "4194304", help: "SO_RCVBUF bytes asked for the CoAP socket", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_ENABLED", defaultValue: "false", help: "serve the LwM2M server role (not in this build yet: issue 7)", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "LwM2M listen address", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_BIND_PORT", defaultValue: "5685", help: "LwM2M listen port", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_MODELS_DIR", defaultValue: "", help: "directory of extra LwM2M object model XML files", section: "CoAP and LwM2M transports"),
+        // Kafka
+        .init(name: "KAFKA_ENABLED", defaultValue: "true", help: "forward to Kafka (false: to the HTTP backend)", section: "Kafka sink"),
+        .init(name: "KAFKA_BOOTSTRAP_SERVERS", defaultValue: "embedded", help: "host:port list, or 'embedded' for an in-process development broker (memory only, recent data only)", section: "Kafka sink"),
+        .init(name: "KAFKA_TOPIC_TELEMETRY", defaultValue: "tb.telemetry", help: "telemetry topic", section: "Kafka sink"),
+        .init(name: "KAFKA_TOPIC_ATTRIBUTES", defaultValue: "tb.attributes", help: "client attribute topic", section: "Kafka sink"),
+        .init(name: "KAFKA_TOPIC_EVENTS", defaultValue: "tb.events", help: "connectivity event topic", section: "Kafka sink"),
+        .init(name: "KAFKA_TOPIC_RPC", defaultValue: "tb.rpc", help: "RPC response and client RPC topic", section: "Kafka sink"),
+        .init(name: "KAFKA_LINGER_MS", defaultValue: "5", help: "librdkafka linger.ms", section: "Kafka sink"),
+        .init(name: "KAFKA_DELIVERY_TIMEOUT", defaultValue: "30", help: "seconds librdkafka tries to deliver a record (message.timeout.ms)", section: "Kafka sink"),
+        .init(name: "KAFKA_COMPRESSION", defaultValue: "none", help: "none, gzip, snappy, lz4 or zstd", section: "Kafka sink"),
+        // Processor
+        .init(name: "BATCH_SIZE", defaultValue: "100", help: "most messages handed to the sink at once", section: "Processor"),
+        .init(name: "BATCH_TIMEOUT", defaultValue: "1.0", help: "seconds a message may wait in the queue for a busy sink (never a delay added on purpose)", section: "Processor"),
+        .init(name: "QUEUE_CAPACITY", defaultValue: "100000", help: "messages queued before devices are pushed back", section: "Processor"),
+        .init(name: "MAX_PAYLOAD_SIZE", defaultValue: "65536", help: "largest accepted payload in bytes", section: "Processor"),
+        .init(name: "SHUTDOWN_TIMEOUT", defaultValue: "10", help: "seconds to deliver what is queued on SIGTERM", section: "Processor"),
+        // Auth
+        .init(name: "DATA_DIR", defaultValue: "./data", help: "where the device registry (SQLite) lives", section: "Devices and auth"),
+        .init(name: "AUTH_CACHE_TTL", defaultValue: "3600", help: "seconds a token stays in the credential cache", section: "Devices and auth"),
+        .init(name: "RATE_LIMIT_ENABLED", defaultValue: "false", help: "limit each device's request rate", section: "Devices and auth"),
+        .init(name: "RATE_LIMIT_REQUESTS_PER_SECOND", defaultValue: "100", help: "sustained requests per second per device", section: "Devices and auth"),
+        .init(name: "RATE_LIMIT_BURST", defaultValue: "", help: "token bucket size per device (default: the per-second rate)", section: "Devices and auth"),
+        // Operations
+        .init(name: "ADMIN_BIND_ADDRESS", defaultValue: "127.0.0.1", help: "admin API listen address", section: "Operations"),
+        .init(name: "ADMIN_BIND_PORT", defaultValue: "8082", help: "admin API listen port", section: "Operations"),
+        .init(name: "ADMIN_API_KEY", defaultValue: "", help: "bearer key of the admin API; unset: the admin API does not start", secret: true, section: "Operations"),
+        .init(name: "METRICS_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "metrics and health listen address", section: "Operations"),
+        .init(name: "METRICS_PORT", defaultValue: "9090", help: "Prometheus /metrics, /health and /ready port (0: any free port, logged)", section: "Operations"),
+        .init(name: "LOG_LEVEL", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical", section: "Operations"),
+        .init(name: "LOG_FORMAT", defaultValue: "json", help: "json (one object per line) or text", section: "Operations"),
+    ]
+
+    static func named(_ name: String) -> ConfigurationVariable? {
+        all.first { $0.name == name }
+    }
+
+    /// The text of `.env.example`.
+    static func envExample() -> String {
+        var lines = [
+            "# tb-gateway configuration. Copy to .env and edit; the environment wins over .env.",
+            "# Generated by `tb-gateway config env-example`; every variable with its default.",
+        ]
+        var section = ""
+        for variable in all {
+            if variable.section != section {
+                section = variable.section
+                lines.append("")
+                lines.append("# --- \(section) ---")
+            }
+            lines.append("# \(variable.help)")
+            lines.append("\(variable.name)=\(variable.defaultValue)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Auth
+import Foundation
+import ProcessorAPI
+
+/// `tb-gateway device …`: provisioning against the registry in DATA_DIR. A
+/// running gateway sees the change within a second (RegistryWatcher).
+struct DeviceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Provision and manage devices in the registry.",
+        subcommands: [Add.self, List.self, Show.self, RotateToken.self, Disable.self, Enable.self, Remove.self]
+    )
+
+    struct Options: ParsableArguments {
+        @Flag(help: "Print JSON instead of text.")
+        var json = false
+    }
+
+    static func openRegistry() throws -> DeviceRegistry {
+        let (_, configuration) = try loadConfiguration()
+        do {
+            return try DeviceRegistry(directory: configuration.dataDirectory)
+        } catch {
+            printError("cannot open the device registry: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs a registry call; a registry error becomes one line and exit 1.
+    static func perform<T>(_ body: () async throws(RegistryError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+
+    static func find(_ registry: DeviceRegistry, _ name: String) async throws -> Device {
+        guard let device = try await perform({ () async throws(RegistryError) in try await registry.device(named: name) }) else {
+            printError("no device named '\(name)'")
+            throw ExitCode(1)
+        }
+        return device
+    }
+
+    static func json(_ device: Device, token: String? = nil) -> String {
+        var fields = [
+            #""id":"# + JSONEscaping.quoted(device.id),
+            #""name":"# + JSONEscaping.quoted(device.name),
+            #""type":"# + JSONEscaping.quoted(device.type),
+            #""enabled":"# + (device.enabled ? "true" : "false"),
+            #""createdAt":"# + String(device.createdAt),
+            #""updatedAt":"# + String(device.updatedAt),
+            #""lastActivityAt":"# + (device.lastActivityAt.map { String($0) } ?? "null"),
+        ]
+        if let token { fields.append(#""token":"# + JSONEscaping.quoted(token)) }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func text(_ device: Device) -> String {
+        """
+        name:          \(device.name)
+        id:            \(device.id)
+        type:          \(device.type)
+        enabled:       \(device.enabled)
+        last activity: \(device.lastActivityAt.map { String($0) } ?? "never")
+        """
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a device; prints its access token once.")
+        @Argument(help: "Unique device name.") var name: String
+        @Option(help: "Device type.") var type = "default"
+        @Option(help: "Use this access token instead of a generated one.") var token: String?
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let (device, token) = try await perform { () async throws(RegistryError) in
+                try await registry.createDevice(name: name, type: type, token: self.token)
+            }
+            if options.json {
+                print(DeviceCommand.json(device, token: token))
+            } else {
+                print(DeviceCommand.text(device))
+                print("access token:  \(token)")
+                print("(the token is shown only now; the registry keeps its SHA-256 hash)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List devices.")
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let devices = try await perform { () async throws(RegistryError) in try await registry.listDevices(limit: Int.max) }
+            if options.json {
+                print("[" + devices.map { DeviceCommand.json($0) }.joined(separator: ",") + "]")
+                return
+            }
+            for device in devices {
+                print("\(device.name)\t\(device.type)\t\(device.enabled ? "enabled" : "disabled")\t\(device.id)")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one device.")
+        @Argument var name: String
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            let device = try await DeviceCommand.find(try DeviceCommand.openRegistry(), name)
+            print(options.json ? DeviceCommand.json(device) : DeviceCommand.text(device))
+        }
+    }
+
+    struct RotateToken: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-token", abstract: "Replace a device's access token; the old one stops working.")
+        @Argument var name: String
+        @Option(help: "Use this access token instead of a generated one.") var token: String?
+        @OptionGroup var options: Options
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let device = try await DeviceCommand.find(registry, name)
+            let token = try await perform { () async throws(RegistryError) in
+                try await registry.rotateToken(deviceId: device.id, token: self.token)
+            }
+            print(options.json ? DeviceCommand.json(device, token: token) : "access token:  \(token)")
+        }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Refuse the device's connections.")
+        @Argument var name: String
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let device = try await DeviceCommand.find(registry, name)
+            _ = try await perform { () async throws(RegistryError) in try await registry.updateDevice(id: device.id, enabled: false) }
+            print("device '\(name)' disabled")
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Accept the device's connections again.")
+        @Argument var name: String
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let device = try await DeviceCommand.find(registry, name)
+            _ = try await perform { () async throws(RegistryError) in try await registry.updateDevice(id: device.id, enabled: true) }
+            print("device '\(name)' enabled")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a device, its credentials and attributes.")
+        @Argument var name: String
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let device = try await DeviceCommand.find(registry, name)
+            try await perform { () async throws(RegistryError) in try await registry.removeDevice(id: device.id) }
+            print("device '\(name)' removed")
+        }
+    }
+}

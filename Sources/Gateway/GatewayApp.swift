@@ -1,0 +1,111 @@
+import Auth
+import HTTPSink
+import HTTPTransport
+import KafkaSink
+import Logging
+import Metrics
+import Processor
+import ProcessorAPI
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The composition root: builds every module from the configuration and
+/// runs them as one ServiceGroup until SIGTERM or SIGINT.
+struct GatewayApp {
+    let configuration: GatewayConfiguration
+
+    func run() async throws {
+        let format = configuration.logFormat
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in GatewayLogHandler(label: label, level: level, format: format) }
+        let logger = Logger(label: "tb-gateway")
+
+        let prometheus = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: prometheus)
+        factory.valueHistogramBuckets[GatewayMetrics.Name.batchSize] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        MetricsSystem.bootstrap(factory)
+        let metrics = GatewayMetrics(version: TBGateway.version)
+
+        logger.info("tb-gateway starting", metadata: ["version": "\(TBGateway.version)"])
+        for (variable, enabled) in configuration.plannedTransports where enabled {
+            logger.warning("\(variable)=true, but this build does not include that transport yet; it is not started")
+        }
+
+        let registry: DeviceRegistry
+        do {
+            registry = try DeviceRegistry(directory: configuration.dataDirectory)
+        } catch {
+            logger.critical("cannot open the device registry", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.info("device registry open", metadata: ["path": "\(configuration.dataDirectory)/\(DeviceRegistry.fileName)"])
+
+        let (sink, closeSink, embedded) = try makeSink(metrics: metrics, logger: logger)
+        let processor = MessageProcessor(
+            configuration: configuration.processor, sink: sink, metrics: metrics,
+            logger: Logger(label: "tb-gateway.processor"))
+        let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
+        let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
+        let watcher = RegistryWatcher(registry: registry, authenticator: authenticator, logger: logger)
+
+        // Shutdown runs in reverse order: transports stop taking requests
+        // first, the processor drains last.
+        var services: [any Service] = [processor, watcher]
+        services.append(MetricsServer.make(
+            host: configuration.metricsHost, port: configuration.metricsPort, prometheus: prometheus,
+            registry: registry, sink: sink, logger: Logger(label: "tb-gateway.metrics")))
+        if configuration.httpEnabled {
+            let api = DeviceAPI(
+                configuration: configuration.http, authenticator: authenticator, registry: registry,
+                rateLimiter: rateLimiter, ingest: processor, metrics: metrics,
+                logger: Logger(label: "tb-gateway.http"))
+            services.append(HTTPTransport.makeServer(api: api, logger: Logger(label: "tb-gateway.http")))
+        }
+
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        await closeSink()
+        _ = embedded
+        logger.info("tb-gateway stopped")
+    }
+
+    /// The configured sink and how to close it; keeps the embedded broker alive.
+    private func makeSink(
+        metrics: GatewayMetrics,
+        logger: Logger
+    ) throws -> (any MessageSink, @Sendable () async -> Void, EmbeddedKafkaCluster?) {
+        guard configuration.kafkaEnabled else {
+            let sink = HTTPSink(configuration: configuration.httpSink, metrics: metrics, logger: Logger(label: "tb-gateway.http-sink"))
+            logger.info("sink: HTTP backend", metadata: ["url": "\(configuration.httpSink.baseURL)"])
+            return (sink, { await sink.shutdown() }, nil)
+        }
+        var kafka = configuration.kafka
+        var embedded: EmbeddedKafkaCluster?
+        if configuration.kafkaEmbedded {
+            let cluster = try EmbeddedKafkaCluster(topics: kafka.topics.all, partitions: 4)
+            kafka.bootstrapServers = cluster.bootstrapServers
+            embedded = cluster
+            logger.warning(
+                "embedded Kafka broker started: development only, data kept in memory and only the most recent records (at most 100,000 or 5 MiB per partition)",
+                metadata: ["bootstrap_servers": "\(cluster.bootstrapServers)"]
+            )
+        }
+        let sink = try KafkaSink(
+            configuration: kafka, enqueueTimeout: configuration.processor.batchTimeout, metrics: metrics,
+            logger: Logger(label: "tb-gateway.kafka"))
+        logger.info("sink: Kafka", metadata: ["bootstrap_servers": "\(kafka.bootstrapServers)"])
+        return (sink, { sink.close() }, embedded)
+    }
+}

@@ -1,0 +1,146 @@
+import HTTPSink
+import HTTPTransport
+import KafkaSink
+import Logging
+import Processor
+
+/// The whole validated configuration, built once at start-up; each module
+/// gets its own part.
+struct GatewayConfiguration: Sendable {
+    enum LogFormat: String, Sendable { case json, text }
+
+    var logLevel: Logger.Level
+    var logFormat: LogFormat
+    var dataDirectory: String
+    var authCacheTTL: Duration
+    var rateLimit: (requestsPerSecond: Double, burst: Double)?
+    var processor: ProcessorConfiguration
+    var kafkaEnabled: Bool
+    /// nil: the embedded development broker.
+    var kafka: KafkaConfiguration
+    var kafkaEmbedded: Bool
+    var httpSink: HTTPSinkConfiguration
+    var httpEnabled: Bool
+    var http: HTTPTransportConfiguration
+    var metricsHost: String
+    var metricsPort: Int
+    var admin: (host: String, port: Int, apiKey: String?)
+    /// Transports whose variables are validated but which this build lacks.
+    var plannedTransports: [(variable: String, enabled: Bool)]
+
+    init(_ source: ConfigurationSource) throws(ConfigurationError) {
+        let level = try source.choice("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        logLevel = Logger.Level(rawValue: level) ?? .info
+        logFormat = LogFormat(rawValue: try source.choice("LOG_FORMAT", ["json", "text"])) ?? .json
+        dataDirectory = source.string("DATA_DIR")
+        authCacheTTL = try source.duration("AUTH_CACHE_TTL", minimum: .zero)
+
+        let rps = try source.integer("RATE_LIMIT_REQUESTS_PER_SECOND", in: 1...1_000_000)
+        let burst = source.optionalString("RATE_LIMIT_BURST") == nil ? rps : try source.integer("RATE_LIMIT_BURST", in: 1...1_000_000)
+        rateLimit = try source.bool("RATE_LIMIT_ENABLED") ? (Double(rps), Double(burst)) : nil
+
+        let batchTimeout = try source.duration("BATCH_TIMEOUT")
+        processor = ProcessorConfiguration(
+            queueCapacity: try source.integer("QUEUE_CAPACITY", in: 1...10_000_000),
+            batchSize: try source.integer("BATCH_SIZE", in: 1...100_000),
+            batchTimeout: batchTimeout,
+            shutdownTimeout: try source.duration("SHUTDOWN_TIMEOUT", minimum: .zero)
+        )
+        let maxPayload = try source.integer("MAX_PAYLOAD_SIZE", in: 1...(64 * 1024 * 1024))
+
+        kafkaEnabled = try source.bool("KAFKA_ENABLED")
+        let bootstrap = source.string("KAFKA_BOOTSTRAP_SERVERS")
+        kafkaEmbedded = bootstrap.lowercased() == "embedded"
+        if !kafkaEmbedded {
+            let valid = bootstrap.split(separator: ",").allSatisfy { server in
+                let parts = server.split(separator: ":")
+                return parts.count >= 2 && Int(parts.last!).map { (1...65535).contains($0) } == true
+            }
+            guard valid else {
+                throw ConfigurationError(
+                    variable: "KAFKA_BOOTSTRAP_SERVERS", value: bootstrap,
+                    allowed: "'embedded' or a comma-separated list of host:port")
+            }
+        }
+        let topics = KafkaConfiguration.Topics(
+            telemetry: try Self.topic(source, "KAFKA_TOPIC_TELEMETRY"),
+            attributes: try Self.topic(source, "KAFKA_TOPIC_ATTRIBUTES"),
+            events: try Self.topic(source, "KAFKA_TOPIC_EVENTS"),
+            rpc: try Self.topic(source, "KAFKA_TOPIC_RPC")
+        )
+        kafka = KafkaConfiguration(
+            bootstrapServers: kafkaEmbedded ? "" : bootstrap,
+            topics: topics,
+            lingerMilliseconds: try source.integer("KAFKA_LINGER_MS", in: 0...900_000),
+            compression: try source.choice("KAFKA_COMPRESSION", ["none", "gzip", "snappy", "lz4", "zstd"]),
+            deliveryTimeout: try source.duration("KAFKA_DELIVERY_TIMEOUT", minimum: .seconds(1))
+        )
+
+        let scheme = try source.choice("TB_PROTOCOL", ["http", "https"])
+        let tbHost = try source.host("TB_HOST")
+        let tbPort = try source.port("TB_PORT")
+        httpSink = HTTPSinkConfiguration(
+            baseURL: "\(scheme)://\(tbHost):\(tbPort)",
+            telemetryPath: try Self.path(source, "TB_TELEMETRY_PATH"),
+            attributesPath: try Self.path(source, "TB_ATTRIBUTES_PATH"),
+            accessToken: source.optionalString("GATEWAY_ACCESS_TOKEN"),
+            deliveryTimeout: try source.duration("HTTP_SINK_TIMEOUT")
+        )
+
+        httpEnabled = try source.bool("HTTP_ENABLED")
+        http = HTTPTransportConfiguration(
+            host: try source.host("HTTP_BIND_ADDRESS"),
+            port: try source.port("HTTP_BIND_PORT"),
+            maxPayloadSize: maxPayload,
+            ackTimeout: try source.duration("HTTP_ACK_TIMEOUT")
+        )
+        metricsHost = try source.host("METRICS_BIND_ADDRESS")
+        metricsPort = try source.port("METRICS_PORT")
+        admin = (try source.host("ADMIN_BIND_ADDRESS"), try source.port("ADMIN_BIND_PORT"), source.optionalString("ADMIN_API_KEY"))
+
+        // Validated now so a typo fails today, not when the transport lands.
+        _ = try source.host("MQTT_BIND_ADDRESS")
+        _ = try source.port("MQTT_BIND_PORT")
+        _ = try source.port("MQTT_SSL_PORT")
+        _ = try source.bool("MQTT_SSL_ENABLED")
+        _ = try source.integer("MQTT_MAX_CONNECTIONS", in: 1...10_000_000)
+        _ = try source.host("COAP_BIND_ADDRESS")
+        _ = try source.port("COAP_BIND_PORT")
+        _ = try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
+        _ = try source.host("LWM2M_BIND_ADDRESS")
+        _ = try source.port("LWM2M_BIND_PORT")
+        plannedTransports = [
+            ("MQTT_ENABLED", try source.bool("MQTT_ENABLED")),
+            ("COAP_ENABLED", try source.bool("COAP_ENABLED")),
+            ("LWM2M_ENABLED", try source.bool("LWM2M_ENABLED")),
+        ]
+    }
+
+    /// Kafka topic names: 1-249 of `a-z A-Z 0-9 . _ -` (Kafka's own rule).
+    private static func topic(_ source: ConfigurationSource, _ name: String) throws(ConfigurationError) -> String {
+        let value = source.string(name)
+        let valid = (1...249).contains(value.count) && value != "." && value != ".."
+            && value.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)) }
+        guard valid else {
+            throw ConfigurationError(variable: name, value: value, allowed: "a Kafka topic name: 1-249 characters of a-z A-Z 0-9 . _ -")
+        }
+        return value
+    }
+
+    private static func path(_ source: ConfigurationSource, _ name: String) throws(ConfigurationError) -> String {
+        let value = source.string(name)
+        guard value.hasPrefix("/"), !value.contains(" ") else {
+            throw ConfigurationError(variable: name, value: value, allowed: "a URL path starting with /")
+        }
+        return value
+    }
+
+    /// `name=value` lines of the effective configuration, secrets masked.
+    static func describe(_ source: ConfigurationSource) -> [String] {
+        ConfigurationVariables.all.map { variable in
+            let value = source.value(variable.name)
+            let shown = variable.secret ? (value.isEmpty ? "" : "********") : value
+            return "\(variable.name)=\(shown)"
+        }
+    }
+}

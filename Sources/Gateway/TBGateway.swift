@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+
+/// `tb-gateway`: runs the gateway (the default), checks configuration and
+/// manages devices in the registry.
+@main
+struct TBGateway: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tb-gateway",
+        abstract: "Multi-protocol IoT transport gateway for the ThingsBoard device API.",
+        version: version,
+        subcommands: [RunCommand.self, ConfigCommand.self, DeviceCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
+
+/// Loads and validates the configuration; on error prints one line and
+/// exits with status 2.
+func loadConfiguration() throws -> (ConfigurationSource, GatewayConfiguration) {
+    do {
+        let source = try ConfigurationSource.process()
+        return (source, try GatewayConfiguration(source))
+    } catch let error as ConfigurationError {
+        printError(error.description)
+        throw ExitCode(2)
+    } catch {
+        printError("invalid configuration: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the gateway (the default).")
+
+    func run() async throws {
+        let (_, configuration) = try loadConfiguration()
+        try await GatewayApp(configuration: configuration).run()
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Inspect the configuration.",
+        subcommands: [Check.self, EnvExample.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate the configuration and print the effective values, secrets masked.")
+
+        func run() async throws {
+            let (source, _) = try loadConfiguration()
+            for line in GatewayConfiguration.describe(source) { print(line) }
+        }
+    }
+
+    struct EnvExample: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "env-example", abstract: "Print .env.example: every variable with its default.")
+
+        func run() async throws {
+            print(ConfigurationVariables.envExample(), terminator: "")
+        }
+    }
+}

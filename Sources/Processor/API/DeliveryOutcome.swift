@@ -1,0 +1,28 @@
+/// Why a message was not delivered. The raw values are the `reason` label of
+/// `tb_gateway_messages_dropped_total`; the set is closed so the label stays bounded.
+package enum DropReason: String, Sendable, CaseIterable, Error {
+    /// The processor's bounded queue was full (back-pressure).
+    case queueFull = "queue_full"
+    /// The sink did not accept the message within its bound.
+    case sinkTimeout = "sink_timeout"
+    /// The sink refused the message (a Kafka delivery error, a 4xx from the backend).
+    case sinkError = "sink_error"
+    case payloadTooLarge = "payload_too_large"
+    case invalidPayload = "invalid_payload"
+    case rateLimited = "rate_limited"
+    /// The gateway is shutting down and takes no new work.
+    case shuttingDown = "shutting_down"
+}
+
+/// The sink's verdict on one message.
+package enum DeliveryOutcome: Sendable, Equatable {
+    case delivered
+    case failed(DropReason)
+}
+
+/// Receives the sink's verdict for one message. Fulfilled exactly once, on
+/// whatever thread the sink learns the verdict (librdkafka's delivery-report
+/// thread, an HTTP client event loop, the processor on a time-out).
+package protocol DeliveryCompletion: Sendable {
+    func complete(_ outcome: DeliveryOutcome)
+}

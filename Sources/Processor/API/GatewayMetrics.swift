@@ -1,0 +1,117 @@
+import Metrics
+
+/// Every metric the gateway exports, declared once (swift-prometheus traps
+/// when one name is registered with two types or label sets). Handles are
+/// created up front for every label value, so the hot path only increments
+/// and every series shows up in `/metrics` from the start, at zero.
+package final class GatewayMetrics: Sendable {
+    package enum Name {
+        package static let messagesReceived = "tb_gateway_messages_received_total"
+        package static let messagesSent = "tb_gateway_messages_sent_total"
+        package static let devicesConnected = "tb_gateway_devices_connected"
+        package static let authFailures = "tb_gateway_auth_failures_total"
+        package static let errors = "tb_gateway_errors_total"
+        package static let messagesDropped = "tb_gateway_messages_dropped_total"
+        package static let queueDepth = "tb_gateway_queue_depth"
+        package static let batchSize = "tb_gateway_batch_size"
+        package static let sinkLatency = "tb_gateway_sink_latency_seconds"
+        package static let authCacheHits = "tb_gateway_auth_cache_hits_total"
+        package static let authCacheMisses = "tb_gateway_auth_cache_misses_total"
+        package static let buildInfo = "tb_gateway_build_info"
+    }
+
+    /// The `kind` label of `tb_gateway_errors_total`.
+    package enum ErrorKind: String, Sendable, CaseIterable {
+        case registry
+        case sink
+        case payload
+        case transport
+        case `internal`
+    }
+
+    package static let sinkNames = ["kafka", "http"]
+
+    private let received: [TransportKind: Counter]
+    private let authFailureCounters: [TransportKind: Counter]
+    private let connected: [TransportKind: Gauge]
+    private let dropped: [DropReason: Counter]
+    private let errorCounters: [ErrorKind: Counter]
+    private let sent: [String: Counter]
+    private let latency: [String: Metrics.Timer]
+    private let queueDepth: Gauge
+    private let batchSize: Recorder
+    private let authCacheHits: Counter
+    private let authCacheMisses: Counter
+
+    package init(version: String = "dev") {
+        func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
+            Dictionary(uniqueKeysWithValues: TransportKind.allCases.map { ($0, make($0)) })
+        }
+        received = byTransport { Counter(label: Name.messagesReceived, dimensions: [("transport", $0.rawValue)]) }
+        authFailureCounters = byTransport { Counter(label: Name.authFailures, dimensions: [("transport", $0.rawValue)]) }
+        connected = byTransport { Gauge(label: Name.devicesConnected, dimensions: [("transport", $0.rawValue)]) }
+        dropped = Dictionary(uniqueKeysWithValues: DropReason.allCases.map {
+            ($0, Counter(label: Name.messagesDropped, dimensions: [("reason", $0.rawValue)]))
+        })
+        errorCounters = Dictionary(uniqueKeysWithValues: ErrorKind.allCases.map {
+            ($0, Counter(label: Name.errors, dimensions: [("kind", $0.rawValue)]))
+        })
+        sent = Dictionary(uniqueKeysWithValues: Self.sinkNames.map {
+            ($0, Counter(label: Name.messagesSent, dimensions: [("sink", $0)]))
+        })
+        latency = Dictionary(uniqueKeysWithValues: Self.sinkNames.map {
+            ($0, Metrics.Timer(label: Name.sinkLatency, dimensions: [("sink", $0)], preferredDisplayUnit: .seconds))
+        })
+        queueDepth = Gauge(label: Name.queueDepth)
+        batchSize = Recorder(label: Name.batchSize, aggregate: true)
+        authCacheHits = Counter(label: Name.authCacheHits)
+        authCacheMisses = Counter(label: Name.authCacheMisses)
+        Gauge(label: Name.buildInfo, dimensions: [("version", version)]).record(1)
+    }
+
+    package func messageReceived(_ transport: TransportKind, count: Int = 1) {
+        received[transport]?.increment(by: count)
+    }
+
+    package func authFailed(_ transport: TransportKind) {
+        authFailureCounters[transport]?.increment()
+    }
+
+    package func dropped(_ reason: DropReason, count: Int = 1) {
+        dropped[reason]?.increment(by: count)
+    }
+
+    package func error(_ kind: ErrorKind) {
+        errorCounters[kind]?.increment()
+    }
+
+    package func devicesConnected(_ transport: TransportKind, _ count: Int) {
+        connected[transport]?.record(count)
+    }
+
+    package func queueDepth(_ depth: Int) {
+        queueDepth.record(depth)
+    }
+
+    package func batchSize(_ size: Int) {
+        batchSize.record(size)
+    }
+
+    package func authCacheHit() {
+        authCacheHits.increment()
+    }
+
+    package func authCacheMiss() {
+        authCacheMisses.increment()
+    }
+
+    package func sent(sink: String, count: Int = 1) {
+        sent[sink]?.increment(by: count)
+    }
+
+    package func sinkLatency(sink: String, since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let (seconds, attoseconds) = elapsed.components
+        latency[sink]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,12 @@
+/// The hand-off from a transport to the processor. `submit` never blocks and
+/// never suspends: it either takes the message (and the sink will complete it
+/// later) or refuses it at once, so the transport can push back.
+package protocol MessageIngest: Sendable {
+    func submit(_ message: GatewayMessage) -> IngestResult
+}
+
+package enum IngestResult: Sendable, Equatable {
+    case accepted
+    /// Not taken; the message's completion is *not* called, the caller answers.
+    case refused(DropReason)
+}

@@ -1,0 +1,160 @@
+import Logging
+import NIOCore
+import ProcessorAPI
+import ServiceLifecycle
+import Synchronization
+
+/// The bounded queue between the transports and the sink, and the batcher
+/// that feeds the sink.
+///
+/// Natural batching: the batcher hands the sink everything queued (up to
+/// BATCH_SIZE) the moment the sink is free, so an idle gateway forwards a
+/// single message at once and a busy one forms large batches by itself.
+/// BATCH_TIMEOUT is only the bound on waiting for a busy sink.
+package final class MessageProcessor: MessageIngest, Service {
+    private struct State {
+        var queue = CircularBuffer<GatewayMessage>(initialCapacity: 1024)
+        /// The batcher, parked while the queue is empty.
+        var waiter: CheckedContinuation<Void, Never>?
+        var accepting = true
+    }
+
+    private let state = Mutex(State())
+    private let configuration: ProcessorConfiguration
+    private let sink: any MessageSink
+    private let metrics: GatewayMetrics
+    private let logger: Logger
+
+    package init(
+        configuration: ProcessorConfiguration,
+        sink: any MessageSink,
+        metrics: GatewayMetrics,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.sink = sink
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    // MARK: Ingest (any thread, never suspends)
+
+    package func submit(_ message: GatewayMessage) -> IngestResult {
+        var message = message
+        message.enqueuedAt = .now
+        let (result, waiter) = state.withLock { state -> (IngestResult, CheckedContinuation<Void, Never>?) in
+            guard state.accepting else { return (.refused(.shuttingDown), nil) }
+            guard state.queue.count < configuration.queueCapacity else { return (.refused(.queueFull), nil) }
+            state.queue.append(message)
+            let waiter = state.waiter
+            state.waiter = nil
+            return (.accepted, waiter)
+        }
+        waiter?.resume()
+        if case .refused(let reason) = result { metrics.dropped(reason) }
+        return result
+    }
+
+    /// Messages waiting for the sink.
+    package var queueDepth: Int { state.withLock { $0.queue.count } }
+
+    // MARK: Service
+
+    package func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.expireLoop() }
+                await self.batchLoop()
+                group.cancelAll()
+            }
+            let undelivered = await sink.drain(timeout: configuration.shutdownTimeout)
+            if undelivered > 0 {
+                logger.error("shutdown: messages not confirmed by the sink", metadata: ["count": "\(undelivered)"])
+            } else {
+                logger.info("shutdown: every accepted message was delivered")
+            }
+        } onGracefulShutdown: {
+            self.stopAccepting()
+        }
+    }
+
+    /// Refuses new messages; the batcher drains what is queued and stops.
+    package func stopAccepting() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.accepting = false
+            let waiter = state.waiter
+            state.waiter = nil
+            return waiter
+        }
+        waiter?.resume()
+    }
+
+    private func batchLoop() async {
+        while let batch = await nextBatch() {
+            metrics.batchSize(batch.count)
+            await sink.send(batch)
+        }
+    }
+
+    /// Waits for work; nil once the processor is stopped and empty.
+    private func nextBatch() async -> [GatewayMessage]? {
+        while true {
+            let (batch, expired, stopped) = takeBatch()
+            fail(expired, .sinkTimeout)
+            if !batch.isEmpty { return batch }
+            if stopped { return nil }
+            if !expired.isEmpty { continue }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if !state.queue.isEmpty || !state.accepting { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    private func takeBatch() -> (batch: [GatewayMessage], expired: [GatewayMessage], stopped: Bool) {
+        let deadline = ContinuousClock.now - configuration.batchTimeout
+        return state.withLock { state in
+            var batch: [GatewayMessage] = []
+            var expired: [GatewayMessage] = []
+            let count = min(state.queue.count, configuration.batchSize)
+            batch.reserveCapacity(count)
+            while batch.count < configuration.batchSize, let message = state.queue.popFirst() {
+                if message.enqueuedAt < deadline {
+                    expired.append(message)
+                } else {
+                    batch.append(message)
+                }
+            }
+            metrics.queueDepth(state.queue.count)
+            return (batch, expired, !state.accepting && state.queue.isEmpty)
+        }
+    }
+
+    /// Fails messages that waited longer than BATCH_TIMEOUT for a busy sink.
+    /// The queue is FIFO, so only its head needs looking at.
+    private func expireLoop() async {
+        let period = max(configuration.batchTimeout / 10, .milliseconds(10))
+        while !Task.isCancelled {
+            try? await Task.sleep(for: period)
+            let deadline = ContinuousClock.now - configuration.batchTimeout
+            let expired = state.withLock { state -> [GatewayMessage] in
+                var expired: [GatewayMessage] = []
+                while let first = state.queue.first, first.enqueuedAt < deadline {
+                    expired.append(state.queue.removeFirst())
+                }
+                return expired
+            }
+            fail(expired, .sinkTimeout)
+        }
+    }
+
+    private func fail(_ messages: [GatewayMessage], _ reason: DropReason) {
+        guard !messages.isEmpty else { return }
+        metrics.dropped(reason, count: messages.count)
+        for message in messages { message.completion.complete(.failed(reason)) }
+    }
+}

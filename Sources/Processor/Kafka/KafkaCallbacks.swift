@@ -1,0 +1,93 @@
+import CRdKafka
+import Logging
+import ProcessorAPI
+import Synchronization
+
+/// The context librdkafka hands back to its C callbacks (the conf opaque).
+///
+/// Delivery reports arrive on the poll thread, inside `rd_kafka_poll`; they
+/// are collected in `reports` and settled after the poll returns, so one poll
+/// completes its acks as one batch.
+final class KafkaCallbacks: @unchecked Sendable {
+    // @unchecked: `reports` is touched only by the poll thread (callbacks run
+    // inside rd_kafka_poll there); everything else is immutable or atomic.
+    var reports: [(PendingDelivery, rd_kafka_resp_err_t)] = []
+    let logger: Logger
+    let metrics: GatewayMetrics
+    /// Set by the error callback while librdkafka reports every broker down.
+    let allBrokersDown = Atomic<Bool>(false)
+
+    init(logger: Logger, metrics: GatewayMetrics) {
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Settles the reports of one poll.
+    func settleReports() {
+        guard !reports.isEmpty else { return }
+        for (pending, code) in reports {
+            let outcome: DeliveryOutcome
+            switch code {
+            case RD_KAFKA_RESP_ERR_NO_ERROR:
+                outcome = .delivered
+            case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT,
+                RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+                outcome = .failed(.sinkTimeout)
+            default:
+                outcome = .failed(.sinkError)
+                logger.warning(
+                    "Kafka refused a record",
+                    metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"]
+                )
+            }
+            switch pending.settle(outcome) {
+            case .delivered:
+                metrics.sent(sink: "kafka")
+                metrics.sinkLatency(sink: "kafka", since: pending.enqueuedAt)
+            case .failed(let reason):
+                metrics.dropped(reason)
+                metrics.error(.sink)
+            case nil:
+                break
+            }
+        }
+        reports.removeAll(keepingCapacity: true)
+        allBrokersDown.store(false, ordering: .relaxed)
+    }
+
+    static func from(_ opaque: UnsafeMutableRawPointer?) -> KafkaCallbacks? {
+        guard let opaque else { return nil }
+        return Unmanaged<KafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+    }
+
+    /// Installs the delivery-report, error and log callbacks on `conf`.
+    func install(on conf: OpaquePointer) {
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(self).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
+            guard let message, let callbacks = KafkaCallbacks.from(opaque),
+                let record = message.pointee._private
+            else { return }
+            let pending = Unmanaged<PendingDelivery>.fromOpaque(record).takeRetainedValue()
+            callbacks.reports.append((pending, message.pointee.err))
+        }
+        rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
+            guard let callbacks = KafkaCallbacks.from(opaque) else { return }
+            let text = reason.map { String(cString: $0) } ?? ""
+            if code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue {
+                if !callbacks.allBrokersDown.exchange(true, ordering: .relaxed) {
+                    callbacks.logger.warning("Kafka: all brokers are down", metadata: ["reason": "\(text)"])
+                }
+            } else {
+                callbacks.logger.warning("Kafka error", metadata: ["reason": "\(text)"])
+            }
+        }
+        rd_kafka_conf_set_log_cb(conf) { handle, level, facility, text in
+            guard let handle, let callbacks = KafkaCallbacks.from(rd_kafka_opaque(handle)) else { return }
+            let message = text.map { String(cString: $0) } ?? ""
+            let source = facility.map { String(cString: $0) } ?? ""
+            // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+            let logLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+            callbacks.logger.log(level: logLevel, "librdkafka: \(message)", metadata: ["facility": "\(source)"])
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import CRdKafka
+import Foundation
+import Logging
+import NIOPosix
+import ProcessorAPI
+import Synchronization
+
+/// The Kafka sink: one librdkafka producer (idempotent, acks=all), records as
+/// docs/kafka-records.md specifies, acks completed from delivery reports.
+///
+/// `send` hands records to librdkafka without waiting for the broker;
+/// librdkafka's linger coalesces them into produce requests, and the poll
+/// thread completes each message when its delivery report arrives.
+package final class KafkaSink: MessageSink, @unchecked Sendable {
+    // @unchecked: the C handles are created in init and destroyed in deinit;
+    // librdkafka's handles are thread-safe for produce, poll and metadata.
+    package let name = "kafka"
+    private let handle: OpaquePointer
+    private let topicHandles: [MessageKind: OpaquePointer]
+    private let callbacks: KafkaCallbacks
+    private let configuration: KafkaConfiguration
+    private let enqueueTimeout: Duration
+    private let running = Atomic<Bool>(true)
+    private let pollStopped = DispatchSemaphore(value: 0)
+    private let logger: Logger
+
+    /// `enqueueTimeout` bounds how long a message waits for room in
+    /// librdkafka's local queue (BATCH_TIMEOUT).
+    package init(
+        configuration: KafkaConfiguration,
+        enqueueTimeout: Duration,
+        metrics: GatewayMetrics,
+        logger: Logger
+    ) throws(KafkaError) {
+        self.configuration = configuration
+        self.enqueueTimeout = enqueueTimeout
+        self.logger = logger
+        let callbacks = KafkaCallbacks(logger: logger, metrics: metrics)
+        let conf = try makeKafkaConf(configuration.producerProperties)
+        callbacks.install(on: conf)
+        let handle = try makeKafkaHandle(RD_KAFKA_PRODUCER, conf: conf)
+        var topicHandles: [MessageKind: OpaquePointer] = [:]
+        for kind in MessageKind.allCases {
+            guard let topic = rd_kafka_topic_new(handle, configuration.topics.topic(for: kind), nil) else {
+                rd_kafka_destroy(handle)
+                throw KafkaError("rd_kafka_topic_new \(configuration.topics.topic(for: kind)) failed")
+            }
+            topicHandles[kind] = topic
+        }
+        self.handle = handle
+        self.callbacks = callbacks
+        self.topicHandles = topicHandles
+        startPollThread()
+    }
+
+    /// rd_kafka_poll blocks, so it runs on a thread of its own (facts.md).
+    private func startPollThread() {
+        // The thread holds the sink until `close()` stops it.
+        let thread = Thread { [self, callbacks, pollStopped] in
+            while self.running.load(ordering: .relaxed) {
+                rd_kafka_poll(self.handle, 50)
+                callbacks.settleReports()
+            }
+            // Settle what a final purge reported.
+            rd_kafka_poll(self.handle, 0)
+            callbacks.settleReports()
+            pollStopped.signal()
+        }
+        thread.name = "kafka-poll"
+        thread.start()
+    }
+
+    // MARK: MessageSink
+
+    package func send(_ batch: [GatewayMessage]) async {
+        var value: [UInt8] = []
+        value.reserveCapacity(512)
+        for message in batch {
+            await produce(message, scratch: &value)
+        }
+    }
+
+    private func produce(_ message: GatewayMessage, scratch value: inout [UInt8]) async {
+        let pending = PendingDelivery(
+            completion: message.completion,
+            records: message.entries.count,
+            enqueuedAt: message.enqueuedAt
+        )
+        if message.entries.isEmpty {
+            pending.settle(.delivered, records: 0)
+            return
+        }
+        let topic = topicHandles[message.kind]!
+        var key = message.device.id
+        let deadline = ContinuousClock.now + enqueueTimeout
+        for (position, entry) in message.entries.enumerated() {
+            value.removeAll(keepingCapacity: true)
+            RecordEncoder.append(
+                device: message.device,
+                entry: entry,
+                transport: message.transport,
+                receivedAt: message.receivedAt,
+                to: &value
+            )
+            while true {
+                let code = produceRecord(topic: topic, key: &key, value: value, message: message, pending: pending)
+                if code == RD_KAFKA_RESP_ERR_NO_ERROR { break }
+                // The local queue is full (a broker outage under load): wait
+                // for room up to the bound, then give up on this message.
+                if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(5))
+                    continue
+                }
+                let reason: DropReason = code == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .sinkTimeout : .sinkError
+                if code != RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                    logger.error("Kafka produce failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
+                }
+                if pending.settle(.failed(reason), records: message.entries.count - position) != nil {
+                    callbacks.metrics.dropped(reason)
+                    callbacks.metrics.error(.sink)
+                }
+                return
+            }
+        }
+    }
+
+    /// One `rd_kafka_producev`; the pending delivery is retained for the
+    /// record's opaque and released here if librdkafka did not take it.
+    private func produceRecord(
+        topic: OpaquePointer,
+        key: inout String,
+        value: [UInt8],
+        message: GatewayMessage,
+        pending: PendingDelivery
+    ) -> rd_kafka_resp_err_t {
+        let headers = rd_kafka_headers_new(3)
+        key.withUTF8 { id in
+            _ = rd_kafka_header_add(headers, "device-id", -1, id.baseAddress, id.count)
+        }
+        _ = rd_kafka_header_add(headers, "transport", -1, message.transport.rawValue, message.transport.rawValue.utf8.count)
+        _ = rd_kafka_header_add(headers, "content-type", -1, "application/json", 16)
+        let opaque = Unmanaged.passRetained(pending).toOpaque()
+        let code = key.withUTF8 { id in
+            value.withUnsafeBytes { bytes in
+                tbk_produce(handle, topic, id.baseAddress, id.count, bytes.baseAddress, bytes.count, headers, opaque)
+            }
+        }
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+            rd_kafka_headers_destroy(headers)
+            Unmanaged<PendingDelivery>.fromOpaque(opaque).release()
+        }
+        return code
+    }
+
+    package func isReachable() async -> Bool {
+        let answered = try? await NIOThreadPool.singleton.runIfActive { [self] () -> Bool in
+            var metadata: UnsafePointer<rd_kafka_metadata>?
+            let code = rd_kafka_metadata(self.handle, 0, self.topicHandles[.telemetry]!, &metadata, 2000)
+            if let metadata { rd_kafka_metadata_destroy(metadata) }
+            return code == RD_KAFKA_RESP_ERR_NO_ERROR
+        }
+        return answered ?? false
+    }
+
+    /// Records librdkafka still holds (queued or in flight).
+    package var outstandingRecords: Int { Int(rd_kafka_outq_len(handle)) }
+
+    package func drain(timeout: Duration) async -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while outstandingRecords > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = outstandingRecords
+        if left > 0 {
+            // Their delivery reports (ERR__PURGE_*) fail the waiting devices.
+            _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        }
+        return left
+    }
+
+    /// Stops the poll thread; call after `drain`.
+    package func close() {
+        guard running.exchange(false, ordering: .relaxed) else { return }
+        pollStopped.wait()
+    }
+
+    deinit {
+        for topic in topicHandles.values { rd_kafka_topic_destroy(topic) }
+        rd_kafka_destroy(handle)
+    }
+}
