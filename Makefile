@@ -1,0 +1,45 @@
+# tb-gateway: `make run` and `make test` are the quick start (README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Debian packages the build, the tests and the benchmarks need.
+APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: help deps build release run test bench-http env-example clean
+
+help:
+	@echo "make run         install what is missing, build (release) and start the gateway"
+	@echo "make test        install what is missing, build and run every test"
+	@echo "make bench-http  HTTP telemetry benchmark (wrk, 64 connections, 1,000 devices)"
+	@echo "make deps        install the Debian packages only"
+
+# Installs only what is missing, so a second run costs nothing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+
+release: deps
+	swift build -c release $(SWIFT_BUILD_FLAGS)
+
+run: release
+	.build/release/tb-gateway run
+
+test: build
+	swift test --skip-build
+
+bench-http: release
+	bench/http.sh
+
+env-example:
+	swift run tb-gateway config env-example > .env.example
+
+clean:
+	rm -rf .build

@@ -1,0 +1,110 @@
+import Foundation
+import KafkaSink
+import TestSupport
+import Testing
+
+@Suite("Start-up configuration and shutdown", .timeLimit(.minutes(3)))
+struct LifecycleTests {
+    static let invalid: [(String, String)] = [
+        ("HTTP_BIND_PORT", "abc"),
+        ("HTTP_BIND_PORT", "70000"),
+        ("BATCH_SIZE", "0"),
+        ("LOG_LEVEL", "loud"),
+        ("TB_PROTOCOL", "ftp"),
+        ("BATCH_TIMEOUT", "-1"),
+        ("KAFKA_ENABLED", "maybe"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "no-port"),
+        ("KAFKA_COMPRESSION", "brotli"),
+        ("MAX_PAYLOAD_SIZE", "1k"),
+    ]
+
+    @Test("an invalid value stops start-up with status 2 and one line naming it", arguments: invalid)
+    func invalidValue(variable: String, value: String) async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment[variable] = value
+        for arguments in [["run"], ["config", "check"]] {
+            let result = try await runCommand(GatewayProcess.binary, arguments, environment: environment, directory: directory)
+            #expect(result.status == 2)
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.contains(variable) && result.stderr.contains("'\(value)'") && result.stderr.contains("expected"))
+        }
+    }
+
+    @Test(".env is read, the environment wins, and config check masks secrets")
+    func dotEnv() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try """
+            # comment
+            BATCH_SIZE=42
+            export HTTP_BIND_PORT="9999"
+            ADMIN_API_KEY=super-secret
+            GATEWAY_ACCESS_TOKEN='also-secret'
+            """.write(toFile: directory + "/.env", atomically: true, encoding: .utf8)
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment["HTTP_BIND_PORT"] = nil
+        environment["BATCH_SIZE"] = "7"
+        let result = try await runCommand(GatewayProcess.binary, ["config", "check"], environment: environment, directory: directory)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = Set(result.stdout.split(separator: "\n").map(String.init))
+        #expect(lines.contains("BATCH_SIZE=7"))
+        #expect(lines.contains("HTTP_BIND_PORT=9999"))
+        #expect(lines.contains("ADMIN_API_KEY=********"))
+        #expect(lines.contains("GATEWAY_ACCESS_TOKEN=********"))
+        #expect(lines.contains("KAFKA_TOPIC_TELEMETRY=tb.telemetry"))
+        #expect(!result.stdout.contains("secret"))
+    }
+
+    @Test(".env.example lists every variable the gateway reads, with its default")
+    func envExample() async throws {
+        let generated = try await runCommand(GatewayProcess.binary, ["config", "env-example"])
+        let committed = try String(contentsOfFile: packageRoot() + "/.env.example", encoding: .utf8)
+        #expect(generated.stdout == committed, "regenerate with: tb-gateway config env-example > .env.example")
+    }
+
+    @Test("SIGTERM under load: exit 0, and every 200 is in Kafka")
+    func gracefulShutdown() async throws {
+        let fixture = try await GatewayFixture.start(["SHUTDOWN_TIMEOUT": "5"])
+        let device = try await fixture.addDevice("shutdown-1")
+        let path = "/api/v1/\(device.token)/telemetry"
+        let url = fixture.gateway.baseURL + path
+        // Four concurrent senders; SIGTERM lands in the middle.
+        let answers = try await withThrowingTaskGroup(of: [(Int, Int)].self) { group in
+            for sender in 0..<4 {
+                group.addTask {
+                    var results: [(Int, Int)] = []
+                    for index in 0..<40 {
+                        let seq = sender * 1000 + index
+                        let status = (try? await curl("POST", url, body: #"{"seq":\#(seq)}"#).status) ?? 0
+                        results.append((seq, status))
+                    }
+                    return results
+                }
+            }
+            try await Task.sleep(for: .milliseconds(400))
+            let status = try await fixture.gateway.terminate()
+            #expect(status == 0)
+            var all: [(Int, Int)] = []
+            for try await results in group { all += results }
+            return all
+        }
+        let delivered = Set(answers.filter { $0.1 == 200 }.map(\.0))
+        #expect(!delivered.isEmpty)
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        var seen: [Int: Int] = [:]
+        for record in records {
+            if let seq = ((record.json["values"] as? [String: Any])?["seq"] as? NSNumber)?.intValue { seen[seq, default: 0] += 1 }
+        }
+        for seq in delivered { #expect(seen[seq] == 1, "seq \(seq)") }
+        #expect(fixture.gateway.logs.contains { $0["message"] as? String == "tb-gateway stopped" })
+        try? FileManager.default.removeItem(atPath: fixture.directory)
+    }
+}
+
+/// The package root, from this file's path.
+func packageRoot(file: String = #filePath) -> String {
+    URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Synchronization
+
+/// The real `tb-gateway` executable, started as a subprocess in its own
+/// working directory (so no `.env` of the developer's leaks in), with JSON
+/// logs read back line by line.
+package final class GatewayProcess: @unchecked Sendable {
+    // @unchecked: `process` is configured before `run()` and afterwards only
+    // signalled and waited on; the log lines sit behind a Mutex.
+    private let process = Process()
+    private let collector = LineCollector()
+    package let directory: String
+    package let environment: [String: String]
+    package private(set) var httpPort = 0
+    package private(set) var metricsPort = 0
+
+    /// The built executable: beside the test bundle (both in .build/debug),
+    /// or TB_GATEWAY_BINARY.
+    package static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["TB_GATEWAY_BINARY"] { return path }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // The .xctest bundle may be a directory on some platforms.
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("tb-gateway").path),
+            directory.path != "/"
+        {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("tb-gateway").path
+    }
+
+    /// The environment every test gateway gets: loopback, free ports, JSON
+    /// logs, a data directory of its own.
+    package static func baseEnvironment(directory: String, kafka: String) -> [String: String] {
+        [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "DATA_DIR": directory + "/data",
+            "HTTP_BIND_ADDRESS": "127.0.0.1",
+            "HTTP_BIND_PORT": "0",
+            "METRICS_BIND_ADDRESS": "127.0.0.1",
+            "METRICS_PORT": "0",
+            "MQTT_ENABLED": "false",
+            "COAP_ENABLED": "false",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        ]
+    }
+
+    package init(directory: String, environment: [String: String]) {
+        self.directory = directory
+        self.environment = environment
+    }
+
+    /// Starts the gateway and waits until both listeners are up.
+    package func start(timeout: Duration = .seconds(30)) async throws {
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["run"]
+        process.environment = environment
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        out.fileHandleForReading.readabilityHandler = { [collector] handle in
+            collector.append(handle.availableData)
+        }
+        try process.run()
+        let http = try await waitForLog(message: "HTTP device API listening", timeout: timeout)
+        httpPort = Int(http["port"] as? String ?? "") ?? 0
+        let metrics = try await waitForLog(message: "metrics listening", timeout: timeout)
+        metricsPort = Int(metrics["port"] as? String ?? "") ?? 0
+    }
+
+    /// Every log line so far, parsed.
+    package var logs: [[String: Any]] {
+        collector.lines.compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }
+    }
+
+    package var rawLogs: [String] { collector.lines }
+
+    /// Waits for a log record whose message starts with `message`.
+    @discardableResult
+    package func waitForLog(message: String, timeout: Duration = .seconds(30)) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let record = logs.first(where: { ($0["message"] as? String)?.hasPrefix(message) == true }) {
+                return record
+            }
+            if !process.isRunning {
+                throw TestFailure("gateway exited (\(process.terminationStatus)) before logging '\(message)':\n" + rawLogs.joined(separator: "\n"))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("gateway did not log '\(message)' in time:\n" + rawLogs.joined(separator: "\n"))
+    }
+
+    package var baseURL: String { "http://127.0.0.1:\(httpPort)" }
+    package var metricsURL: String { "http://127.0.0.1:\(metricsPort)" }
+
+    package var isRunning: Bool { process.isRunning }
+
+    /// Sends SIGTERM and waits for the exit status.
+    package func terminate(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, SIGTERM)
+        return try await waitForExit(timeout: timeout)
+    }
+
+    package func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                throw TestFailure("gateway did not exit within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    /// Runs a CLI command of the same binary with this gateway's environment.
+    package func cli(_ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(Self.binary, arguments, environment: environment, directory: directory)
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Splits a byte stream into lines as it arrives.
+final class LineCollector: Sendable {
+    private let state = Mutex<(pending: Data, lines: [String])>((Data(), []))
+
+    func append(_ data: Data) {
+        guard !data.isEmpty else { return }
+        state.withLock { state in
+            state.pending.append(data)
+            guard let last = state.pending.lastIndex(of: 0x0A) else { return }
+            let text = String(decoding: state.pending[state.pending.startIndex...last], as: UTF8.self)
+            state.pending.removeSubrange(state.pending.startIndex...last)
+            state.lines.append(contentsOf: text.split(separator: "\n").map(String.init))
+        }
+    }
+
+    var lines: [String] { state.withLock { $0.lines } }
+}
