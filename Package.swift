@@ -166,7 +166,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AuthTests",
-            dependencies: ["Auth", "ProcessorAPI"],
+            dependencies: ["Auth", "ProcessorAPI", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/AuthTests",
             swiftSettings: swiftSettings
         ),

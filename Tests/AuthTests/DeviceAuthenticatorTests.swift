@@ -1,0 +1,77 @@
+import Auth
+import Foundation
+import ProcessorAPI
+import Testing
+
+@Suite("Credential cache")
+struct DeviceAuthenticatorTests {
+    @Test("hits, TTL expiry and the negative cache")
+    func caching() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let clock = ManualClock()
+        let authenticator = DeviceAuthenticator(
+            registry: registry, ttl: .seconds(60), negativeTTL: .seconds(5), metrics: GatewayMetrics(),
+            now: { clock.now })
+        let (device, token) = try await registry.createDevice(name: "c1")
+        guard case .authenticated(let identity) = await authenticator.authenticate(token: token) else {
+            Issue.record("not authenticated")
+            return
+        }
+        #expect(identity.id == device.id && identity.name == "c1")
+        #expect(authenticator.cachedCount == 1)
+
+        // A change behind the cache's back (as another process would make)
+        // is seen only after the TTL; in-process changes are seen at once.
+        try await DeviceRegistry(directory: directory).updateDevice(id: device.id, enabled: false)
+        if case .authenticated = await authenticator.authenticate(token: token) {} else { Issue.record("cache not used") }
+        clock.advance(.seconds(61))
+        #expect(await isDisabled(authenticator.authenticate(token: token)))
+
+        // Unknown tokens are remembered for the negative TTL, even if a device
+        // with that token appears elsewhere meanwhile.
+        #expect(await isUnknown(authenticator.authenticate(token: "later-token")))
+        _ = try await DeviceRegistry(directory: directory).createDevice(name: "late", token: "later-token")
+        #expect(await isUnknown(authenticator.authenticate(token: "later-token")))
+        clock.advance(.seconds(6))
+        if case .authenticated = await authenticator.authenticate(token: "later-token") {} else { Issue.record("negative entry did not expire") }
+
+        #expect(await isMalformed(authenticator.authenticate(token: "has space")))
+    }
+
+    @Test("disable, rotate and remove in this process invalidate at once")
+    func invalidation() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authenticator = DeviceAuthenticator(registry: registry, ttl: .seconds(3600), metrics: GatewayMetrics())
+        let (device, token) = try await registry.createDevice(name: "inv")
+        if case .authenticated = await authenticator.authenticate(token: token) {} else { Issue.record("not authenticated") }
+
+        try await registry.updateDevice(id: device.id, enabled: false)
+        #expect(await isDisabled(authenticator.authenticate(token: token)))
+        try await registry.updateDevice(id: device.id, enabled: true)
+        if case .authenticated = await authenticator.authenticate(token: token) {} else { Issue.record("not re-enabled") }
+
+        let rotated = try await registry.rotateToken(deviceId: device.id)
+        #expect(await isUnknown(authenticator.authenticate(token: token)))
+        if case .authenticated = await authenticator.authenticate(token: rotated) {} else { Issue.record("new token refused") }
+
+        try await registry.removeDevice(id: device.id)
+        #expect(await isUnknown(authenticator.authenticate(token: rotated)))
+    }
+
+    @Test("the negative cache is bounded")
+    func negativeBound() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authenticator = DeviceAuthenticator(registry: registry, ttl: .seconds(60), metrics: GatewayMetrics())
+        for index in 0..<(DeviceAuthenticator.negativeCacheLimit + 10) {
+            _ = await authenticator.authenticate(token: "unknown-\(index)")
+        }
+        #expect(authenticator.cachedCount <= DeviceAuthenticator.negativeCacheLimit)
+    }
+
+    func isDisabled(_ result: AuthenticationResult) -> Bool { if case .disabled = result { true } else { false } }
+    func isUnknown(_ result: AuthenticationResult) -> Bool { if case .unknown = result { true } else { false } }
+    func isMalformed(_ result: AuthenticationResult) -> Bool { if case .malformed = result { true } else { false } }
+}
