@@ -142,6 +142,8 @@ let package = Package(
             dependencies: [
                 "KafkaSink", "CRdKafka", "ProcessorAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings

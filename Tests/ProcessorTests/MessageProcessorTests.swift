@@ -1,0 +1,139 @@
+import Logging
+import Processor
+import ProcessorAPI
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A sink whose `send` can be held closed, to watch batches form while it is busy.
+final class GateSink: MessageSink {
+    let name = "kafka"
+    private let state = Mutex<(batches: [Int], open: Bool, waiters: [CheckedContinuation<Void, Never>])>(([], true, []))
+
+    var batchSizes: [Int] { state.withLock { $0.batches } }
+
+    func close() { state.withLock { $0.open = false } }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func send(_ batch: [GatewayMessage]) async {
+        state.withLock { $0.batches.append(batch.count) }
+        await withCheckedContinuation { continuation in
+            let proceed = state.withLock { state in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if proceed { continuation.resume() }
+        }
+        for message in batch { message.completion.complete(.delivered) }
+    }
+
+    func isReachable() async -> Bool { true }
+    func drain(timeout: Duration) async -> Int { 0 }
+}
+
+@Suite("Processor: natural batching")
+struct MessageProcessorTests {
+    func withProcessor(
+        _ configuration: ProcessorConfiguration,
+        sink: GateSink,
+        _ body: (MessageProcessor) async throws -> Void
+    ) async throws {
+        let processor = MessageProcessor(configuration: configuration, sink: sink, metrics: GatewayMetrics(), logger: testLogger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await processor.run() }
+            try await body(processor)
+            processor.stopAccepting()
+            sink.open()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("an idle sink takes a single message at once, not after BATCH_TIMEOUT")
+    func idleSinkTakesAtOnce() async throws {
+        let sink = GateSink()
+        try await withProcessor(ProcessorConfiguration(batchSize: 100, batchTimeout: .seconds(60)), sink: sink) { processor in
+            let completion = RecordingCompletion()
+            #expect(processor.submit(message(completion: completion)) == .accepted)
+            // Bounded well below the 60 s BATCH_TIMEOUT.
+            #expect(await waitUntil(timeout: .seconds(5)) { completion.outcome == .delivered })
+            #expect(sink.batchSizes == [1])
+        }
+    }
+
+    @Test("while a batch is in flight the next ones gather, up to BATCH_SIZE")
+    func batchesGather() async throws {
+        let sink = GateSink()
+        try await withProcessor(ProcessorConfiguration(batchSize: 100, batchTimeout: .seconds(60)), sink: sink) { processor in
+            sink.close()
+            #expect(processor.submit(message()) == .accepted)
+            #expect(await waitUntil { sink.batchSizes == [1] })
+            let completions = (0..<250).map { _ in RecordingCompletion() }
+            for completion in completions { #expect(processor.submit(message(completion: completion)) == .accepted) }
+            #expect(processor.queueDepth == 250)
+            sink.open()
+            #expect(await waitUntil { completions.allSatisfy { $0.outcome == .delivered } })
+            #expect(sink.batchSizes == [1, 100, 100, 50])
+        }
+    }
+
+    @Test("a full queue refuses at once with queue_full")
+    func queueFull() async throws {
+        let sink = GateSink()
+        try await withProcessor(ProcessorConfiguration(queueCapacity: 10, batchSize: 5, batchTimeout: .seconds(60)), sink: sink) { processor in
+            sink.close()
+            #expect(processor.submit(message()) == .accepted)
+            #expect(await waitUntil { sink.batchSizes == [1] })
+            for _ in 0..<10 { #expect(processor.submit(message()) == .accepted) }
+            let refused = RecordingCompletion()
+            #expect(processor.submit(message(completion: refused)) == .refused(.queueFull))
+            #expect(refused.outcome == nil, "a refused message is answered by its transport, not completed")
+        }
+    }
+
+    @Test("a message that waits longer than BATCH_TIMEOUT for a busy sink fails with sink_timeout")
+    func expiry() async throws {
+        let sink = GateSink()
+        try await withProcessor(ProcessorConfiguration(batchSize: 10, batchTimeout: .milliseconds(200)), sink: sink) { processor in
+            sink.close()
+            #expect(processor.submit(message()) == .accepted)
+            #expect(await waitUntil { sink.batchSizes == [1] })
+            let waiting = (0..<3).map { _ in RecordingCompletion() }
+            for completion in waiting { _ = processor.submit(message(completion: completion)) }
+            #expect(await waitUntil { waiting.allSatisfy { $0.outcome == .failed(.sinkTimeout) } })
+            #expect(processor.queueDepth == 0)
+            sink.open()
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(sink.batchSizes == [1], "expired messages never reach the sink")
+            #expect(waiting.allSatisfy { $0.all.count == 1 }, "completed exactly once")
+        }
+    }
+
+    @Test("after stopAccepting new messages are refused and queued ones still go out")
+    func drainOnStop() async throws {
+        let sink = GateSink()
+        let processor = MessageProcessor(
+            configuration: ProcessorConfiguration(batchSize: 10, batchTimeout: .seconds(60)), sink: sink,
+            metrics: GatewayMetrics(), logger: testLogger)
+        sink.close()
+        let queued = (0..<5).map { _ in RecordingCompletion() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await processor.run() }
+            for completion in queued { _ = processor.submit(message(completion: completion)) }
+            #expect(await waitUntil { !sink.batchSizes.isEmpty })
+            processor.stopAccepting()
+            #expect(processor.submit(message()) == .refused(.shuttingDown))
+            sink.open()
+            try await group.waitForAll()
+        }
+        #expect(queued.allSatisfy { $0.outcome == .delivered })
+    }
+}
