@@ -76,7 +76,7 @@ struct HTTPSinkTests {
     @Test("batching by size: while the backend is busy messages gather into batches of at most BATCH_SIZE")
     func batchingBySize() async throws {
         let server = try await RecordingHTTPServer()
-        server.script(Array(repeating: 200, count: 10), delay: .milliseconds(300))
+        server.script(Array(repeating: 200, count: 10), delay: .seconds(1))
         let sink = makeSink(server)
         let processor = MessageProcessor(
             configuration: ProcessorConfiguration(batchSize: 10, batchTimeout: .seconds(30)), sink: sink,
@@ -104,7 +104,7 @@ struct HTTPSinkTests {
         let server = try await RecordingHTTPServer()
         let sink = makeSink(server)
         let processor = MessageProcessor(
-            configuration: ProcessorConfiguration(batchSize: 100, batchTimeout: .milliseconds(300)), sink: sink,
+            configuration: ProcessorConfiguration(batchSize: 100, batchTimeout: .seconds(1)), sink: sink,
             metrics: GatewayMetrics(), logger: testLogger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await processor.run() }
@@ -114,17 +114,17 @@ struct HTTPSinkTests {
             #expect(await waitUntil(timeout: .seconds(5)) { lone.outcome == .delivered })
             #expect(server.requests.count == 1)
 
-            // A backend that takes 2 s: the next message waits in the queue
+            // A backend that takes 4 s: the next message waits in the queue
             // past BATCH_TIMEOUT and is failed, not held forever.
-            server.script([200], delay: .seconds(2))
+            server.script([200], delay: .seconds(4))
             let slow = RecordingCompletion()
             _ = processor.submit(message(completion: slow))
             #expect(await waitUntil { server.requests.count == 2 })
             let queued = RecordingCompletion()
             _ = processor.submit(message(completion: queued))
-            #expect(await waitUntil(timeout: .seconds(5)) { queued.outcome != nil })
+            #expect(await waitUntil(timeout: .seconds(10)) { queued.outcome != nil })
             #expect(queued.all == [.failed(.sinkTimeout)])
-            #expect(await waitUntil(timeout: .seconds(5)) { slow.outcome == .delivered })
+            #expect(await waitUntil(timeout: .seconds(10)) { slow.outcome == .delivered })
             processor.stopAccepting()
             try await group.waitForAll()
         }

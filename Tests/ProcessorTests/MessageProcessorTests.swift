@@ -45,9 +45,11 @@ struct MessageProcessorTests {
     func withProcessor(
         _ configuration: ProcessorConfiguration,
         sink: GateSink,
+        clock: ManualClock = ManualClock(),
         _ body: (MessageProcessor) async throws -> Void
     ) async throws {
-        let processor = MessageProcessor(configuration: configuration, sink: sink, metrics: GatewayMetrics(), logger: testLogger)
+        let processor = MessageProcessor(
+            configuration: configuration, sink: sink, metrics: GatewayMetrics(), logger: testLogger, now: { clock.now })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await processor.run() }
             try await body(processor)
@@ -102,12 +104,16 @@ struct MessageProcessorTests {
     @Test("a message that waits longer than BATCH_TIMEOUT for a busy sink fails with sink_timeout")
     func expiry() async throws {
         let sink = GateSink()
-        try await withProcessor(ProcessorConfiguration(batchSize: 10, batchTimeout: .milliseconds(200)), sink: sink) { processor in
+        let clock = ManualClock()
+        try await withProcessor(ProcessorConfiguration(batchSize: 10, batchTimeout: .seconds(2)), sink: sink, clock: clock) { processor in
             sink.close()
             #expect(processor.submit(message()) == .accepted)
             #expect(await waitUntil { sink.batchSizes == [1] })
             let waiting = (0..<3).map { _ in RecordingCompletion() }
             for completion in waiting { _ = processor.submit(message(completion: completion)) }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(waiting.allSatisfy { $0.outcome == nil }, "not expired before BATCH_TIMEOUT")
+            clock.advance(.seconds(3))
             #expect(await waitUntil { waiting.allSatisfy { $0.outcome == .failed(.sinkTimeout) } })
             #expect(processor.queueDepth == 0)
             sink.open()

@@ -42,3 +42,10 @@ var testLogger: Logger {
     logger.logLevel = .critical
     return logger
 }
+
+/// A clock the test moves by hand.
+final class ManualClock: Sendable {
+    private let current = Mutex(ContinuousClock.now)
+    var now: ContinuousClock.Instant { current.withLock { $0 } }
+    func advance(_ duration: Duration) { current.withLock { $0 += duration } }
+}

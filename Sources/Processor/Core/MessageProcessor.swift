@@ -24,24 +24,28 @@ package final class MessageProcessor: MessageIngest, Service {
     private let sink: any MessageSink
     private let metrics: GatewayMetrics
     private let logger: Logger
+    /// The clock BATCH_TIMEOUT is measured on (injected by tests).
+    private let now: @Sendable () -> ContinuousClock.Instant
 
     package init(
         configuration: ProcessorConfiguration,
         sink: any MessageSink,
         metrics: GatewayMetrics,
-        logger: Logger
+        logger: Logger,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.configuration = configuration
         self.sink = sink
         self.metrics = metrics
         self.logger = logger
+        self.now = now
     }
 
     // MARK: Ingest (any thread, never suspends)
 
     package func submit(_ message: GatewayMessage) -> IngestResult {
         var message = message
-        message.enqueuedAt = .now
+        message.enqueuedAt = now()
         let (result, waiter) = state.withLock { state -> (IngestResult, CheckedContinuation<Void, Never>?) in
             guard state.accepting else { return (.refused(.shuttingDown), nil) }
             guard state.queue.count < configuration.queueCapacity else { return (.refused(.queueFull), nil) }
@@ -116,7 +120,7 @@ package final class MessageProcessor: MessageIngest, Service {
     }
 
     private func takeBatch() -> (batch: [GatewayMessage], expired: [GatewayMessage], stopped: Bool) {
-        let deadline = ContinuousClock.now - configuration.batchTimeout
+        let deadline = now() - configuration.batchTimeout
         return state.withLock { state in
             var batch: [GatewayMessage] = []
             var expired: [GatewayMessage] = []
@@ -140,7 +144,7 @@ package final class MessageProcessor: MessageIngest, Service {
         let period = max(configuration.batchTimeout / 10, .milliseconds(10))
         while !Task.isCancelled {
             try? await Task.sleep(for: period)
-            let deadline = ContinuousClock.now - configuration.batchTimeout
+            let deadline = now() - configuration.batchTimeout
             let expired = state.withLock { state -> [GatewayMessage] in
                 var expired: [GatewayMessage] = []
                 while let first = state.queue.first, first.enqueuedAt < deadline {
