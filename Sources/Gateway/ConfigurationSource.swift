@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where configuration values come from: the process environment, then an
 /// optional `.env` file in the working directory, then the defaults. The only
@@ -6,6 +7,15 @@ import Foundation
 struct ConfigurationSource: Sendable {
     private let environment: [String: String]
     private let dotEnv: [String: String]
+    /// Every variable read so far, so a test can prove that each one listed
+    /// in `.env.example` is read by the code.
+    let reads = ReadLog()
+
+    final class ReadLog: Sendable {
+        private let names = Mutex<Set<String>>([])
+        func record(_ name: String) { _ = names.withLock { $0.insert(name) } }
+        var all: Set<String> { names.withLock { $0 } }
+    }
 
     init(environment: [String: String], dotEnv: [String: String] = [:]) {
         self.environment = environment
@@ -30,6 +40,10 @@ struct ConfigurationSource: Sendable {
 
     /// The value with the variable's default applied; empty means unset.
     func value(_ name: String) -> String {
+        // Reading a variable that .env.example does not list is a bug in
+        // this program, never a consequence of outside input.
+        precondition(ConfigurationVariables.named(name) != nil, "\(name) is not in ConfigurationVariables.all")
+        reads.record(name)
         let value = raw(name)?.trimmingCharacters(in: .whitespaces)
         if let value, !value.isEmpty { return value }
         return ConfigurationVariables.named(name)?.defaultValue ?? ""

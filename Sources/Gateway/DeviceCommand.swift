@@ -9,7 +9,7 @@ struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Provision and manage devices in the registry.",
-        subcommands: [Add.self, List.self, Show.self, RotateToken.self, Disable.self, Enable.self, Remove.self]
+        subcommands: [Add.self, Import.self, List.self, Show.self, RotateToken.self, Disable.self, Enable.self, Remove.self]
     )
 
     struct Options: ParsableArguments {
@@ -87,6 +87,41 @@ struct DeviceCommand: AsyncParsableCommand {
                 print(DeviceCommand.text(device))
                 print("access token:  \(token)")
                 print("(the token is shown only now; the registry keeps its SHA-256 hash)")
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create many devices from CSV lines 'name[,type[,token]]'; prints 'name,token' for each.")
+        @Argument(help: "CSV file, or - for standard input.") var file: String
+
+        func run() async throws {
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    printError("cannot read \(file)")
+                    throw ExitCode(1)
+                }
+                text = contents
+            }
+            let registry = try DeviceCommand.openRegistry()
+            for (number, line) in text.split(separator: "\n").enumerated() {
+                let fields = line.split(separator: ",", omittingEmptySubsequences: false).map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }
+                guard let name = fields.first, !name.isEmpty, !name.hasPrefix("#") else { continue }
+                let type = fields.count > 1 && !fields[1].isEmpty ? fields[1] : "default"
+                let given = fields.count > 2 && !fields[2].isEmpty ? fields[2] : nil
+                do {
+                    let (_, token) = try await registry.createDevice(name: name, type: type, token: given)
+                    print("\(name),\(token)")
+                } catch {
+                    printError("line \(number + 1): \(error)")
+                    throw ExitCode(1)
+                }
             }
         }
     }

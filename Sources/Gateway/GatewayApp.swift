@@ -60,6 +60,14 @@ struct GatewayApp {
         services.append(MetricsServer.make(
             host: configuration.metricsHost, port: configuration.metricsPort, prometheus: prometheus,
             registry: registry, sink: sink, logger: Logger(label: "tb-gateway.metrics")))
+        if let apiKey = configuration.admin.apiKey {
+            services.append(AdminServer.make(
+                host: configuration.admin.host, port: configuration.admin.port, apiKey: apiKey,
+                registry: registry, maxPayloadSize: configuration.http.maxPayloadSize,
+                logger: Logger(label: "tb-gateway.admin")))
+        } else {
+            logger.warning("ADMIN_API_KEY is not set: the admin API does not start")
+        }
         if configuration.httpEnabled {
             let api = DeviceAPI(
                 configuration: configuration.http, authenticator: authenticator, registry: registry,

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPSink
 import HTTPTransport
 import KafkaSink
@@ -102,7 +103,23 @@ struct GatewayConfiguration: Sendable {
         _ = try source.host("MQTT_BIND_ADDRESS")
         _ = try source.port("MQTT_BIND_PORT")
         _ = try source.port("MQTT_SSL_PORT")
-        _ = try source.bool("MQTT_SSL_ENABLED")
+        let tlsFiles = [("MQTT_SSL_CERT_FILE", source.string("MQTT_SSL_CERT_FILE")), ("MQTT_SSL_KEY_FILE", source.string("MQTT_SSL_KEY_FILE"))]
+        if try source.bool("MQTT_SSL_ENABLED") {
+            for (name, path) in tlsFiles {
+                guard !path.isEmpty, FileManager.default.isReadableFile(atPath: path) else {
+                    throw ConfigurationError(variable: name, value: path, allowed: "a readable PEM file when MQTT_SSL_ENABLED=true")
+                }
+            }
+        }
+        if let caFile = source.optionalString("MQTT_SSL_CA_FILE"), !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ConfigurationError(variable: "MQTT_SSL_CA_FILE", value: caFile, allowed: "a readable PEM file, or unset")
+        }
+        if let models = source.optionalString("LWM2M_MODELS_DIR") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError(variable: "LWM2M_MODELS_DIR", value: models, allowed: "an existing directory, or unset")
+            }
+        }
         _ = try source.integer("MQTT_MAX_CONNECTIONS", in: 1...10_000_000)
         _ = try source.host("COAP_BIND_ADDRESS")
         _ = try source.port("COAP_BIND_PORT")

@@ -48,7 +48,7 @@ struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Inspect the configuration.",
-        subcommands: [Check.self, EnvExample.self]
+        subcommands: [Check.self, EnvExample.self, AdminRoutes.self, Unread.self]
     )
 
     struct Check: AsyncParsableCommand {
@@ -58,6 +58,28 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() async throws {
             let (source, _) = try loadConfiguration()
             for line in GatewayConfiguration.describe(source) { print(line) }
+        }
+    }
+
+    struct Unread: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List variables of .env.example that loading the configuration did not read (for tests).",
+            shouldDisplay: false)
+
+        func run() async throws {
+            let (source, _) = try loadConfiguration()
+            let read = source.reads.all
+            for variable in ConfigurationVariables.all where !read.contains(variable.name) { print(variable.name) }
+        }
+    }
+
+    struct AdminRoutes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "admin-routes", abstract: "List the admin API's routes (METHOD PATH, OpenAPI form).",
+            shouldDisplay: false)
+
+        func run() async throws {
+            for route in AdminAPI.routes { print("\(route.method) \(route.openAPIPath)") }
         }
     }
 

@@ -13,6 +13,7 @@ package final class GatewayProcess: @unchecked Sendable {
     package let environment: [String: String]
     package private(set) var httpPort = 0
     package private(set) var metricsPort = 0
+    package private(set) var adminPort = 0
 
     /// The built executable: beside the test bundle (both in .build/debug),
     /// or TB_GATEWAY_BINARY.
@@ -39,6 +40,8 @@ package final class GatewayProcess: @unchecked Sendable {
             "HTTP_BIND_PORT": "0",
             "METRICS_BIND_ADDRESS": "127.0.0.1",
             "METRICS_PORT": "0",
+            "ADMIN_BIND_ADDRESS": "127.0.0.1",
+            "ADMIN_BIND_PORT": "0",
             "MQTT_ENABLED": "false",
             "COAP_ENABLED": "false",
             "LOG_FORMAT": "json",
@@ -65,10 +68,29 @@ package final class GatewayProcess: @unchecked Sendable {
             collector.append(handle.availableData)
         }
         try process.run()
+        if let port = environment["HTTP_BIND_PORT"].flatMap(Int.init), port != 0,
+            let metrics = environment["METRICS_PORT"].flatMap(Int.init), metrics != 0
+        {
+            // Fixed ports: poll /health instead of reading log lines.
+            httpPort = port
+            metricsPort = metrics
+            let deadline = ContinuousClock.now + timeout
+            while (try? await curl("GET", metricsURL + "/health"))?.status != 200 {
+                guard ContinuousClock.now < deadline, process.isRunning else {
+                    throw TestFailure("gateway did not become healthy:\n" + rawLogs.joined(separator: "\n"))
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return
+        }
         let http = try await waitForLog(message: "HTTP device API listening", timeout: timeout)
         httpPort = Int(http["port"] as? String ?? "") ?? 0
         let metrics = try await waitForLog(message: "metrics listening", timeout: timeout)
         metricsPort = Int(metrics["port"] as? String ?? "") ?? 0
+        if let key = environment["ADMIN_API_KEY"], !key.isEmpty {
+            let admin = try await waitForLog(message: "admin API listening", timeout: timeout)
+            adminPort = Int(admin["port"] as? String ?? "") ?? 0
+        }
     }
 
     /// Every log line so far, parsed.
@@ -98,6 +120,7 @@ package final class GatewayProcess: @unchecked Sendable {
 
     package var baseURL: String { "http://127.0.0.1:\(httpPort)" }
     package var metricsURL: String { "http://127.0.0.1:\(metricsPort)" }
+    package var adminURL: String { "http://127.0.0.1:\(adminPort)" }
 
     package var isRunning: Bool { process.isRunning }
 
@@ -146,4 +169,23 @@ final class LineCollector: Sendable {
     }
 
     var lines: [String] { state.withLock { $0.lines } }
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+package func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw TestFailure("socket() failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+            bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
+        }
+    }
+    guard bound else { throw TestFailure("bind() failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
 }

@@ -1,0 +1,28 @@
+import Auth
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The admin API server on ADMIN_BIND_ADDRESS:ADMIN_BIND_PORT.
+enum AdminServer {
+    static func make(
+        host: String,
+        port: Int,
+        apiKey: String,
+        registry: DeviceRegistry,
+        maxPayloadSize: Int,
+        logger: Logger
+    ) -> some Service {
+        let api = AdminAPI(registry: registry, maxPayloadSize: maxPayloadSize, logger: logger)
+        return Application(
+            router: api.makeRouter(apiKey: apiKey),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+            onServerRunning: { channel in
+                logger.info(
+                    "admin API listening",
+                    metadata: ["address": "\(host)", "port": "\(channel.localAddress?.port ?? port)"])
+            },
+            logger: logger
+        )
+    }
+}
