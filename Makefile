@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk docker-compose
+APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk docker-compose mosquitto-clients python3
 SWIFT_BUILD_FLAGS ?=
 
 .PHONY: help deps build release run test bench-http env-example clean

@@ -10,6 +10,8 @@ package final class RateLimiter: Sendable {
 
     private let buckets = Mutex<[String: Bucket]>([:])
     private let rate: Double
+    /// The sustained rate, as configured.
+    package var requestsPerSecond: Double { rate }
     private let burst: Double
     private let now: @Sendable () -> ContinuousClock.Instant
     /// Buckets kept before idle (full) ones are swept.

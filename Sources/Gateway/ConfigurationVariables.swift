@@ -22,10 +22,10 @@ enum ConfigurationVariables {
         .init(name: "GATEWAY_ACCESS_TOKEN", defaultValue: "", help: "sent to the HTTP backend as 'Authorization: Bearer …'", secret: true, section: "HTTP backend (KAFKA_ENABLED=false)"),
         .init(name: "HTTP_SINK_TIMEOUT", defaultValue: "30", help: "seconds a batch is retried against the HTTP backend before it fails", section: "HTTP backend (KAFKA_ENABLED=false)"),
         // MQTT
-        .init(name: "MQTT_ENABLED", defaultValue: "true", help: "serve the MQTT device API (not in this build yet: issue 5)", section: "MQTT transport"),
+        .init(name: "MQTT_ENABLED", defaultValue: "true", help: "serve the MQTT device API (3.1.1 and 5.0)", section: "MQTT transport"),
         .init(name: "MQTT_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "MQTT listen address", section: "MQTT transport"),
         .init(name: "MQTT_BIND_PORT", defaultValue: "1883", help: "MQTT listen port", section: "MQTT transport"),
-        .init(name: "MQTT_SSL_ENABLED", defaultValue: "false", help: "also listen for MQTT over TLS", section: "MQTT transport"),
+        .init(name: "MQTT_SSL_ENABLED", defaultValue: "false", help: "also listen for MQTT over TLS (not in this build yet)", section: "MQTT transport"),
         .init(name: "MQTT_SSL_PORT", defaultValue: "8883", help: "MQTT over TLS listen port", section: "MQTT transport"),
         .init(name: "MQTT_SSL_CERT_FILE", defaultValue: "", help: "PEM certificate chain for MQTT over TLS", section: "MQTT transport"),
         .init(name: "MQTT_SSL_KEY_FILE", defaultValue: "", help: "PEM private key for MQTT over TLS", section: "MQTT transport"),

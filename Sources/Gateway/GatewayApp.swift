@@ -4,6 +4,7 @@ import HTTPTransport
 import KafkaSink
 import Logging
 import Metrics
+import MQTTTransport
 import Processor
 import ProcessorAPI
 import Prometheus
@@ -67,6 +68,12 @@ struct GatewayApp {
                 logger: Logger(label: "tb-gateway.admin")))
         } else {
             logger.warning("ADMIN_API_KEY is not set: the admin API does not start")
+        }
+        if configuration.mqttEnabled {
+            services.append(MQTTServer(
+                configuration: configuration.mqtt, authenticator: authenticator, registry: registry,
+                rateLimiter: rateLimiter, ingest: processor, metrics: metrics,
+                logger: Logger(label: "tb-gateway.mqtt")))
         }
         if configuration.httpEnabled {
             let api = DeviceAPI(

@@ -3,6 +3,7 @@ import HTTPSink
 import HTTPTransport
 import KafkaSink
 import Logging
+import MQTTTransport
 import Processor
 
 /// The whole validated configuration, built once at start-up; each module
@@ -23,6 +24,9 @@ struct GatewayConfiguration: Sendable {
     var httpSink: HTTPSinkConfiguration
     var httpEnabled: Bool
     var http: HTTPTransportConfiguration
+    var mqttEnabled: Bool
+    var mqtt: MQTTTransportConfiguration
+    var mqttTLSEnabled: Bool
     var metricsHost: String
     var metricsPort: Int
     var admin: (host: String, port: Int, apiKey: String?)
@@ -99,9 +103,15 @@ struct GatewayConfiguration: Sendable {
         metricsPort = try source.port("METRICS_PORT")
         admin = (try source.host("ADMIN_BIND_ADDRESS"), try source.port("ADMIN_BIND_PORT"), source.optionalString("ADMIN_API_KEY"))
 
+        mqttEnabled = try source.bool("MQTT_ENABLED")
+        mqtt = MQTTTransportConfiguration(
+            host: try source.host("MQTT_BIND_ADDRESS"),
+            port: try source.port("MQTT_BIND_PORT"),
+            maxConnections: try source.integer("MQTT_MAX_CONNECTIONS", in: 1...10_000_000),
+            maxPayloadSize: maxPayload
+        )
+        mqttTLSEnabled = try source.bool("MQTT_SSL_ENABLED")
         // Validated now so a typo fails today, not when the transport lands.
-        _ = try source.host("MQTT_BIND_ADDRESS")
-        _ = try source.port("MQTT_BIND_PORT")
         _ = try source.port("MQTT_SSL_PORT")
         let tlsFiles = [("MQTT_SSL_CERT_FILE", source.string("MQTT_SSL_CERT_FILE")), ("MQTT_SSL_KEY_FILE", source.string("MQTT_SSL_KEY_FILE"))]
         if try source.bool("MQTT_SSL_ENABLED") {
@@ -120,14 +130,13 @@ struct GatewayConfiguration: Sendable {
                 throw ConfigurationError(variable: "LWM2M_MODELS_DIR", value: models, allowed: "an existing directory, or unset")
             }
         }
-        _ = try source.integer("MQTT_MAX_CONNECTIONS", in: 1...10_000_000)
         _ = try source.host("COAP_BIND_ADDRESS")
         _ = try source.port("COAP_BIND_PORT")
         _ = try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
         _ = try source.host("LWM2M_BIND_ADDRESS")
         _ = try source.port("LWM2M_BIND_PORT")
         plannedTransports = [
-            ("MQTT_ENABLED", try source.bool("MQTT_ENABLED")),
+            ("MQTT_SSL_ENABLED", mqttTLSEnabled),
             ("COAP_ENABLED", try source.bool("COAP_ENABLED")),
             ("LWM2M_ENABLED", try source.bool("LWM2M_ENABLED")),
         ]

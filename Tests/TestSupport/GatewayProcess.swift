@@ -14,6 +14,7 @@ package final class GatewayProcess: @unchecked Sendable {
     package private(set) var httpPort = 0
     package private(set) var metricsPort = 0
     package private(set) var adminPort = 0
+    package private(set) var mqttPort = 0
 
     /// The built executable: beside the test bundle (both in .build/debug),
     /// or TB_GATEWAY_BINARY.
@@ -43,6 +44,8 @@ package final class GatewayProcess: @unchecked Sendable {
             "ADMIN_BIND_ADDRESS": "127.0.0.1",
             "ADMIN_BIND_PORT": "0",
             "MQTT_ENABLED": "false",
+            "MQTT_BIND_ADDRESS": "127.0.0.1",
+            "MQTT_BIND_PORT": "0",
             "COAP_ENABLED": "false",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
@@ -87,6 +90,10 @@ package final class GatewayProcess: @unchecked Sendable {
         httpPort = Int(http["port"] as? String ?? "") ?? 0
         let metrics = try await waitForLog(message: "metrics listening", timeout: timeout)
         metricsPort = Int(metrics["port"] as? String ?? "") ?? 0
+        if environment["MQTT_ENABLED"] == "true" {
+            let mqtt = try await waitForLog(message: "MQTT listening", timeout: timeout)
+            mqttPort = Int(mqtt["port"] as? String ?? "") ?? 0
+        }
         if let key = environment["ADMIN_API_KEY"], !key.isEmpty {
             let admin = try await waitForLog(message: "admin API listening", timeout: timeout)
             adminPort = Int(admin["port"] as? String ?? "") ?? 0

@@ -52,7 +52,9 @@ final class KafkaCallbacks: @unchecked Sendable {
             }
         }
         reports.removeAll(keepingCapacity: true)
-        allBrokersDown.store(false, ordering: .relaxed)
+        if allBrokersDown.exchange(false, ordering: .relaxed) {
+            logger.notice("Kafka: delivery reports flow again")
+        }
     }
 
     static func from(_ opaque: UnsafeMutableRawPointer?) -> KafkaCallbacks? {

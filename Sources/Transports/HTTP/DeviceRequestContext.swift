@@ -8,11 +8,14 @@ import NIOCore
 package struct DeviceRequestContext: RequestContext {
     package var coreContext: CoreRequestContextStorage
     package let eventLoop: any EventLoop
-    package let remoteAddress: String
+    private let peer: SocketAddress?
 
     package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.eventLoop = source.channel.eventLoop
-        self.remoteAddress = source.channel.remoteAddress?.description ?? "unknown"
+        self.peer = source.channel.remoteAddress
     }
+
+    /// Formatted only when needed (auth failures), not per request.
+    package var remoteAddress: String { peer?.description ?? "unknown" }
 }

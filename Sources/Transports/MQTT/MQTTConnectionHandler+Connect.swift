@@ -1,0 +1,132 @@
+import Logging
+import Auth
+import MQTTCodec
+import NIOCore
+import ProcessorAPI
+import Synchronization
+
+extension MQTTConnectionHandler {
+    /// CONNECT: the user name is the device's access token (ThingsBoard's
+    /// MQTT device API); the look-up runs off the event loop.
+    func handleConnect(_ connect: MQTTConnect) {
+        version = connect.protocolVersion
+        encoder.version = connect.protocolVersion
+        if shared.connections.load(ordering: .relaxed) > shared.configuration.maxConnections {
+            logger.warning("MQTT_MAX_CONNECTIONS reached; refusing a connection", metadata: ["remote_address": "\(remoteAddress)"])
+            return refuse(.serverUnavailable)
+        }
+        guard let token = connect.username, !token.isEmpty else {
+            return authenticationFailed("no access token (user name)")
+        }
+        state = .authenticating
+        if connect.keepAlive > 0 {
+            // MQTT-3.1.2-24: one and a half times the Keep Alive.
+            keepAlive = .milliseconds(Int64(connect.keepAlive) * 1500)
+        }
+        let authenticator = shared.authenticator
+        let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let clientIdentifier = connect.clientIdentifier
+        Task {
+            let result = await authenticator.authenticate(token: token)
+            handler.eventLoop.execute {
+                handler.value.finishConnect(result, clientIdentifier: clientIdentifier)
+            }
+        }
+    }
+
+    private func finishConnect(_ result: AuthenticationResult, clientIdentifier: String) {
+        guard state == .authenticating else { return }
+        switch result {
+        case .authenticated(let device):
+            self.device = device
+        case .unavailable:
+            logger.error("device registry unavailable; refusing an MQTT connection")
+            return refuse(.serverUnavailable)
+        case .unknown, .disabled, .malformed:
+            return authenticationFailed("\(result)")
+        }
+        guard let device, let context else { return }
+        state = .connected
+        connectTimeout?.cancel()
+        var properties = MQTTProperties()
+        if version == .v5 {
+            let configuration = shared.configuration
+            properties.append(.receiveMaximum, .twoByteInteger(UInt16(clamping: configuration.receiveMaximum)))
+            properties.append(.maximumPacketSize, .fourByteInteger(UInt32(clamping: configuration.maximumPacketSize)))
+            properties.append(.topicAliasMaximum, .twoByteInteger(UInt16(clamping: configuration.topicAliasMaximum)))
+            properties.append(.retainAvailable, .byte(0))
+            // Wildcards only in the API's own filters (rpc/request/+ …).
+            properties.append(.wildcardSubscriptionAvailable, .byte(1))
+            properties.append(.sharedSubscriptionAvailable, .byte(0))
+            properties.append(.subscriptionIdentifierAvailable, .byte(0))
+            if clientIdentifier.isEmpty {
+                // MQTT-3.2.2-16: a server that accepts an empty client id assigns one.
+                properties.append(.assignedClientIdentifier, .string("tb-\(device.id)"))
+            }
+        }
+        send(.connAck(MQTTConnAck(sessionPresent: false, reasonCode: .success, properties: properties)))
+
+        let live = shared.sessions.register(
+            device: device.id,
+            .init(connection: connectionIdentifier, takeOver: { [handler = NIOLoopBound(self, eventLoop: context.eventLoop)] in
+                handler.eventLoop.execute {
+                    let session = handler.value
+                    session.endReason = .takeover
+                    session.logger.info("MQTT session taken over by a new connection", metadata: ["device_id": "\(device.id)"])
+                    session.disconnect(.sessionTakenOver)
+                }
+            }))
+        metrics.devicesConnected(.mqtt, live)
+        logger.info(
+            "MQTT device connected",
+            metadata: ["device_id": "\(device.id)", "transport": "mqtt", "remote_address": "\(remoteAddress)",
+                       "protocol": "\(version == .v5 ? "5.0" : "3.1.1")"])
+        submitConnectivityEvent(#"{"event":"connected"}"#)
+        startKeepAlive(on: context.eventLoop)
+        drainBacklog()
+    }
+
+    private func authenticationFailed(_ reason: String) {
+        metrics.authFailed(.mqtt)
+        logger.warning(
+            "MQTT device authentication failed",
+            metadata: ["remote_address": "\(remoteAddress)", "reason": "\(reason)", "transport": "mqtt"])
+        refuse(.notAuthorized)
+    }
+
+    /// CONNACK with a failure (3.1.1 return code 3 or 5), then close (MQTT-3.2.2-5).
+    private func refuse(_ reason: MQTTReasonCode) {
+        endReason = .refused
+        send(.connAck(MQTTConnAck(sessionPresent: false, reasonCode: reason)))
+        state = .closed
+        context?.close(promise: nil)
+    }
+
+    private func startKeepAlive(on eventLoop: any EventLoop) {
+        guard let keepAlive else { return }
+        let period = TimeAmount.milliseconds(max(250, keepAlive.nanoseconds / 1_000_000 / 4))
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { task in
+            let handler = bound.value
+            guard handler.state == .connected else { return task.cancel() }
+            if NIODeadline.now() - handler.lastPacketAt > keepAlive {
+                handler.logger.info("MQTT keep-alive expired", metadata: ["device_id": "\(handler.device?.id ?? "")"])
+                handler.endReason = .keepAliveTimeout
+                handler.disconnect(.keepAliveTimeout)
+                task.cancel()
+            }
+        }
+    }
+
+    /// Connected/disconnected events on the events topic.
+    func submitConnectivityEvent(_ values: String) {
+        guard let device else { return }
+        let now = EpochClock.nowMilliseconds()
+        let message = GatewayMessage(
+            device: device, kind: .connectivity, transport: .mqtt, receivedAt: now,
+            entries: [TelemetryEntry(ts: now, values: ByteBuffer(string: values))], completion: MQTTFireAndForget.shared)
+        if case .refused(let reason) = shared.ingest.submit(message) {
+            logger.warning("connectivity event not forwarded", metadata: ["device_id": "\(device.id)", "reason": "\(reason.rawValue)"])
+        }
+    }
+}

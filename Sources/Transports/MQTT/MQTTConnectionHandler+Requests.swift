@@ -1,0 +1,132 @@
+import Logging
+import Auth
+import MQTTCodec
+import NIOCore
+import ProcessorAPI
+
+extension MQTTConnectionHandler {
+    /// SUBACK grants QoS 0 or 1 to the device API's filters; any other
+    /// filter gets the failure code 0x80.
+    func handleSubscribe(_ subscribe: MQTTSubscribe) {
+        let codes = subscribe.subscriptions.map { subscription -> MQTTReasonCode in
+            guard ThingsBoardMQTTTopic.subscribable.contains(subscription.topicFilter) else {
+                logger.info(
+                    "MQTT subscription outside the device API refused",
+                    metadata: ["device_id": "\(device?.id ?? "")", "topic": "\(subscription.topicFilter)"])
+                return .unspecifiedError
+            }
+            let granted = min(subscription.qos, .atLeastOnce)
+            subscriptions[subscription.topicFilter] = granted
+            return granted == .atLeastOnce ? .grantedQoS1 : .success
+        }
+        send(.subAck(MQTTSubAck(packetIdentifier: subscribe.packetIdentifier, reasonCodes: codes)))
+    }
+
+    /// `v1/devices/me/attributes/request/{id}` with `{"clientKeys":"a,b","sharedKeys":"c"}`:
+    /// answered on `v1/devices/me/attributes/response/{id}` with `{"client":{…},"shared":{…}}`.
+    func answerAttributeRequest(_ publish: MQTTPublish, id: String, device: DeviceIdentity) {
+        let parsed = Result { () throws(PayloadError) in try Self.attributeKeys(publish.payload) }
+        guard case .success(let request) = parsed else {
+            return refusePublish(publish, .payloadFormatInvalid, drop: .invalidPayload, log: "invalid attribute request")
+        }
+        acknowledgeLocally(publish)
+        let registry = shared.registry
+        let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let clientKeys = request.client
+        let sharedKeys = request.shared
+        let deviceId = device.id
+        Task {
+            do {
+                let body = try await MQTTConnectionHandler.attributeResponse(
+                    registry: registry, deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
+                handler.eventLoop.execute {
+                    handler.value.publishToDevice(
+                        topic: ThingsBoardMQTTTopic.attributesResponsePrefix + id, payload: ByteBuffer(string: body))
+                }
+            } catch {
+                handler.eventLoop.execute { handler.value.metrics.error(.registry) }
+            }
+        }
+    }
+
+    /// `{"client":{…},"shared":{…}}`; with neither key list, both scopes whole.
+    static func attributeResponse(
+        registry: DeviceRegistry, deviceId: String, clientKeys: [String]?, sharedKeys: [String]?
+    ) async throws -> String {
+        let neither = clientKeys == nil && sharedKeys == nil
+        var sections: [String] = []
+        if neither || clientKeys != nil {
+            let values = try await registry.attributes(deviceId: deviceId, scope: .client, keys: clientKeys)
+            sections.append(#""client":"# + object(values))
+        }
+        if neither || sharedKeys != nil {
+            let values = try await registry.attributes(deviceId: deviceId, scope: .shared, keys: sharedKeys)
+            sections.append(#""shared":"# + object(values))
+        }
+        return "{" + sections.joined(separator: ",") + "}"
+    }
+
+    static func object(_ values: [(key: String, json: String)]) -> String {
+        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
+    }
+
+    /// The key lists of an attribute request; nil when a list is absent.
+    static func attributeKeys(_ payload: ByteBuffer) throws(PayloadError) -> (client: [String]?, shared: [String]?) {
+        if payload.readableBytes == 0 { return (nil, nil) }
+        let update = try ThingsBoardPayload.parseAttributes(payload, receivedAt: 0)
+        func keys(_ name: String) -> [String]? {
+            guard let json = update.values.first(where: { $0.key == name })?.json else { return nil }
+            // A JSON string "a,b": strip the quotes; escapes are not expected in key lists.
+            let text = json.hasPrefix("\"") && json.hasSuffix("\"") ? String(json.dropFirst().dropLast()) : json
+            return text.split(separator: ",").map { $0.trimmingCharacters() }.filter { !$0.isEmpty }
+        }
+        return (keys("clientKeys"), keys("sharedKeys"))
+    }
+
+    /// RPC replies and client-side RPC go to the RPC topic as
+    /// `{"requestId":"…","payload":<the device's JSON>}`.
+    func forwardRPC(_ publish: MQTTPublish, packet: MQTTPacket, kind: MessageKind, id: String, device: DeviceIdentity) {
+        let valid = publish.payload.withUnsafeReadableBytes { bytes -> Bool in
+            var scanner = JSONScanner(bytes)
+            guard (try? scanner.scanValue()) != nil else { return false }
+            return scanner.peek() == nil
+        }
+        guard valid else {
+            return refusePublish(publish, .payloadFormatInvalid, drop: .invalidPayload, log: "invalid RPC payload")
+        }
+        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
+        values.writeImmutableBuffer(publish.payload)
+        values.writeString("}")
+        let receivedAt = EpochClock.nowMilliseconds()
+        submit(publish, packet: packet, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)],
+               receivedAt: receivedAt, device: device)
+    }
+
+    func isSessionLimitsRequest(_ payload: ByteBuffer) -> Bool {
+        guard let update = try? ThingsBoardPayload.parseAttributes(payload, receivedAt: 0) else { return false }
+        return update.values.first { $0.key == "method" }?.json == #""getSessionLimits""#
+    }
+
+    /// ThingsBoard answers `getSessionLimits` itself; its SDKs ask on connect.
+    func answerSessionLimits(id: String) {
+        let configuration = shared.configuration
+        var body = #"{"maxPayloadSize":\#(configuration.maxPayloadSize),"maxInflightMessages":\#(configuration.receiveMaximum)"#
+        if let limiter = shared.rateLimiter {
+            let limit = "\(Int(limiter.requestsPerSecond)):1"
+            body += #","rateLimits":{"messages":"\#(limit)","telemetryMessages":"\#(limit)","telemetryDataPoints":""}"#
+        } else {
+            body += #","rateLimits":{"messages":"","telemetryMessages":"","telemetryDataPoints":""}"#
+        }
+        body += "}"
+        publishToDevice(topic: ThingsBoardMQTTTopic.rpcResponsePrefix + id, payload: ByteBuffer(string: body))
+    }
+}
+
+extension Substring {
+    func trimmingCharacters() -> String {
+        var view = self
+        while view.first == " " { view.removeFirst() }
+        while view.last == " " { view.removeLast() }
+        return String(view)
+    }
+}

@@ -1,0 +1,221 @@
+import Auth
+import Logging
+import MQTTCodec
+import NIOCore
+import ProcessorAPI
+import Synchronization
+
+/// One MQTT connection: CONNECT and authentication, then the ThingsBoard
+/// device API. Runs entirely on the connection's event loop; the only hops
+/// are the sink's verdicts (one `execute` per QoS 1/2 message) and the
+/// registry look-ups of CONNECT and attribute requests.
+final class MQTTConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = MQTTPacket
+    typealias OutboundOut = MQTTPacket
+
+    enum State {
+        case awaitingConnect
+        case authenticating
+        case connected
+        case closed
+    }
+
+    /// Why a session ended: the `reason` of the disconnected event.
+    enum EndReason: String {
+        case normal
+        case keepAliveTimeout = "keep_alive_timeout"
+        case takeover
+        case protocolError = "protocol_error"
+        case serverShutdown = "server_shutdown"
+        case connectionLost = "connection_lost"
+        case refused
+    }
+
+    let shared: MQTTServerContext
+    let encoder: MQTTPacketEncoder
+    let connectionIdentifier: UInt64
+    var state = State.awaitingConnect
+    var version = MQTTProtocolVersion.v311
+    var device: DeviceIdentity?
+    var context: ChannelHandlerContext?
+    var remoteAddress = "unknown"
+    var endReason = EndReason.connectionLost
+
+    // Keep-alive (MQTT-3.1.2-24: 1.5 × the client's value).
+    var keepAlive: TimeAmount?
+    var lastPacketAt = NIODeadline.now()
+    var keepAliveTask: RepeatedTask?
+    var connectTimeout: Scheduled<Void>?
+
+    // Flow control.
+    /// QoS 1/2 messages handed to the processor and not yet answered.
+    var inFlight = 0
+    /// QoS 2 packet ids received and not yet released by PUBREL.
+    var exactlyOnceReceived: Set<UInt16> = []
+    /// QoS 2 packet ids handed to the sink and not yet answered (no PUBREC yet).
+    var awaitingSink: Set<UInt16> = []
+    /// Packets that arrived while reading is paused or authentication runs.
+    var backlog = CircularBuffer<MQTTPacket>()
+    var readingPaused = false
+    var blocked = false
+    /// Set at server shutdown: close when nothing is in flight.
+    var closingWhenIdle = false
+
+    var topicAliases: [UInt16: String] = [:]
+    var subscriptions: [String: MQTTQoS] = [:]
+    var nextOutboundIdentifier: UInt16 = 1
+
+    init(shared: MQTTServerContext, encoder: MQTTPacketEncoder) {
+        self.shared = shared
+        self.encoder = encoder
+        self.connectionIdentifier = shared.sessions.makeConnectionIdentifier()
+    }
+
+    var logger: Logger { shared.logger }
+    var metrics: GatewayMetrics { shared.metrics }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteAddress = context.channel.remoteAddress?.description ?? "unknown"
+        // A socket that never sends CONNECT is closed (MQTT-3.1.4: the
+        // server may close a connection that does not CONNECT in time).
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        connectTimeout = context.eventLoop.scheduleTask(in: .seconds(10)) {
+            let handler = bound.value
+            guard handler.state == .awaitingConnect || handler.state == .authenticating else { return }
+            handler.logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(handler.remoteAddress)"])
+            handler.close()
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        _ = shared.connections.wrappingAdd(1, ordering: .relaxed)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        _ = shared.connections.wrappingSubtract(1, ordering: .relaxed)
+        keepAliveTask?.cancel()
+        connectTimeout?.cancel()
+        let wasConnected = state == .connected
+        state = .closed
+        if wasConnected, let device {
+            let live = shared.sessions.unregister(device: device.id, connection: connectionIdentifier)
+            metrics.devicesConnected(.mqtt, live)
+            logger.info(
+                "MQTT device disconnected",
+                metadata: ["device_id": "\(device.id)", "transport": "mqtt", "reason": "\(endReason.rawValue)"])
+            submitConnectivityEvent(#"{"event":"disconnected","reason":"\#(endReason.rawValue)"}"#)
+        }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = unwrapInboundIn(data)
+        lastPacketAt = .now()
+        switch state {
+        case .awaitingConnect:
+            guard case .connect(let connect) = packet else { return protocolError("expected CONNECT") }
+            handleConnect(connect)
+        case .authenticating:
+            backlog.append(packet)
+        case .connected:
+            if blocked || !backlog.isEmpty {
+                backlog.append(packet)
+            } else {
+                handle(packet)
+                updateReading()
+            }
+        case .closed:
+            break
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let codecError = error as? MQTTCodecError {
+            metrics.error(.transport)
+            if case .packetTooLarge = codecError { metrics.dropped(.payloadTooLarge) }
+            logger.warning(
+                "MQTT protocol error; closing the connection",
+                metadata: ["remote_address": "\(remoteAddress)", "error": "\(codecError)", "transport": "mqtt"])
+            endReason = .protocolError
+            disconnect(codecError.reasonCode)
+        } else {
+            logger.debug("MQTT connection error", metadata: ["remote_address": "\(remoteAddress)", "error": "\(error)"])
+            close()
+        }
+    }
+
+    // MARK: Writing and closing
+
+    func send(_ packet: MQTTPacket, flush: Bool = true) {
+        guard let context, state != .closed else { return }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(packet), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(packet), promise: nil)
+        }
+    }
+
+    /// Closes the connection, telling a 5.0 client why (MQTT 5.0 §4.13).
+    func disconnect(_ reason: MQTTReasonCode) {
+        if version == .v5, state == .connected || state == .awaitingConnect {
+            send(.disconnect(MQTTDisconnect(reasonCode: reason)))
+        }
+        close()
+    }
+
+    func close() {
+        guard let context, state != .closed else { return }
+        if state != .connected { state = .closed }
+        context.close(promise: nil)
+    }
+
+    func protocolError(_ what: String) {
+        logger.warning("MQTT protocol violation", metadata: ["remote_address": "\(remoteAddress)", "error": "\(what)"])
+        metrics.error(.transport)
+        endReason = .protocolError
+        disconnect(.protocolError)
+    }
+
+    // MARK: Backpressure
+
+    /// Reading stops while the processor refuses (queue full), while the
+    /// connection has `receiveMaximum` messages waiting for the sink, or
+    /// while held-back packets wait; it resumes when none of these holds.
+    func updateReading() {
+        guard let context, state == .connected else { return }
+        let pause = blocked || !backlog.isEmpty || inFlight >= shared.configuration.receiveMaximum
+        guard pause != readingPaused else { return }
+        readingPaused = pause
+        context.channel.setOption(ChannelOptions.autoRead, value: !pause).whenComplete { _ in }
+        if !pause { context.read() }
+    }
+
+    /// Works through packets held back, in order, until one is refused again.
+    func drainBacklog() {
+        while state == .connected, !blocked, let packet = backlog.popFirst() {
+            handle(packet)
+        }
+        updateReading()
+    }
+
+    /// The processor refused `packet` for now: keep it first in line and try
+    /// again shortly, without reading more from the socket meanwhile.
+    func holdBack(_ packet: MQTTPacket) {
+        backlog.prepend(packet)
+        blocked = true
+        updateReading()
+        guard let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .milliseconds(10)) {
+            let handler = bound.value
+            guard !handler.closingWhenIdle else { return }
+            handler.blocked = false
+            handler.drainBacklog()
+        }
+    }
+}

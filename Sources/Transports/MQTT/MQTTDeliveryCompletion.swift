@@ -1,0 +1,34 @@
+import NIOCore
+import ProcessorAPI
+
+/// Carries the sink's verdict on one QoS 1 or 2 PUBLISH back to its
+/// connection's event loop, where the PUBACK or PUBREC is written.
+final class MQTTDeliveryCompletion: DeliveryCompletion {
+    private let handler: NIOLoopBound<MQTTConnectionHandler>
+    private let packetIdentifier: UInt16
+    private let qos: MQTTQoSLevel
+
+    init(handler: MQTTConnectionHandler, eventLoop: any EventLoop, packetIdentifier: UInt16, qos: MQTTQoSLevel) {
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+        self.packetIdentifier = packetIdentifier
+        self.qos = qos
+    }
+
+    func complete(_ outcome: DeliveryOutcome) {
+        let (handler, packetIdentifier, qos) = (self.handler, self.packetIdentifier, self.qos)
+        handler.eventLoop.execute {
+            handler.value.sinkAnswered(packetIdentifier: packetIdentifier, qos: qos, outcome: outcome)
+        }
+    }
+}
+
+/// QoS 0 messages need no answer; the sink still counts them.
+final class MQTTFireAndForget: DeliveryCompletion {
+    static let shared = MQTTFireAndForget()
+    func complete(_ outcome: DeliveryOutcome) {}
+}
+
+enum MQTTQoSLevel: Sendable {
+    case atLeastOnce
+    case exactlyOnce
+}

@@ -1,0 +1,108 @@
+import Auth
+import Logging
+import MQTTCodec
+import NIOCore
+import NIOPosix
+import ProcessorAPI
+import ServiceLifecycle
+import Synchronization
+
+/// The MQTT device API server (ThingsBoard topics, MQTT 3.1.1 and 5.0), a
+/// Service of the gateway's group.
+package final class MQTTServer: Service {
+    private let shared: MQTTServerContext
+    private let live = LiveConnections()
+    private let onListening: @Sendable (Int) -> Void
+
+    package init(
+        configuration: MQTTTransportConfiguration,
+        authenticator: DeviceAuthenticator,
+        registry: DeviceRegistry,
+        rateLimiter: RateLimiter?,
+        ingest: any MessageIngest,
+        metrics: GatewayMetrics,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
+        self.shared = MQTTServerContext(
+            configuration: configuration, authenticator: authenticator, registry: registry,
+            rateLimiter: rateLimiter, ingest: ingest, metrics: metrics, logger: logger)
+        self.onListening = onListening
+    }
+
+    package func run() async throws {
+        let shared = self.shared
+        let live = self.live
+        let configuration = shared.configuration
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Without TCP_NODELAY pipelined PUBACKs wait ~40 ms on Nagle and delayed ACK.
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let encoder = MQTTPacketEncoder()
+                    let handler = MQTTConnectionHandler(shared: shared, encoder: encoder)
+                    let operations = channel.pipeline.syncOperations
+                    try operations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: configuration.maximumPacketSize)))
+                    try operations.addHandler(MessageToByteHandler(encoder))
+                    try operations.addHandler(handler)
+                    let identifier = handler.connectionIdentifier
+                    live.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                    channel.closeFuture.whenComplete { _ in live.remove(identifier) }
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        let port = channel.localAddress?.port ?? configuration.port
+        shared.logger.info(
+            "MQTT listening", metadata: ["address": "\(configuration.host)", "port": "\(port)", "transport": "mqtt"])
+        onListening(port)
+
+        // Serve until the group shuts down gracefully.
+        try? await gracefulShutdown()
+        try? await channel.close()
+        for connection in live.all {
+            connection.eventLoop.execute { connection.value.serverShutdown() }
+        }
+        // Give sessions time for the sink to answer what they hold.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !live.all.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for connection in live.all {
+            connection.eventLoop.execute { connection.value.close() }
+        }
+        shared.logger.info("MQTT server stopped")
+    }
+}
+
+/// Open connections, for shutdown.
+final class LiveConnections: Sendable {
+    private let connections = Mutex<[UInt64: NIOLoopBound<MQTTConnectionHandler>]>([:])
+
+    func add(_ identifier: UInt64, _ handler: NIOLoopBound<MQTTConnectionHandler>) {
+        connections.withLock { $0[identifier] = handler }
+    }
+
+    func remove(_ identifier: UInt64) {
+        _ = connections.withLock { $0.removeValue(forKey: identifier) }
+    }
+
+    var all: [NIOLoopBound<MQTTConnectionHandler>] { connections.withLock { Array($0.values) } }
+}
+
+extension MQTTConnectionHandler {
+    /// Stop reading; close once the sink answered everything in flight
+    /// (DISCONNECT 0x8B on 5.0).
+    func serverShutdown() {
+        endReason = .serverShutdown
+        closingWhenIdle = true
+        blocked = true
+        if state == .connected {
+            readingPaused = true
+            context?.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        }
+        if inFlight == 0 { disconnect(.serverShuttingDown) }
+    }
+}

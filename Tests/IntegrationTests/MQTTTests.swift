@@ -1,0 +1,205 @@
+import Foundation
+import KafkaSink
+import TestSupport
+import Testing
+
+/// The MQTT device API driven by Debian's mosquitto clients (and raw
+/// sockets from a Python script), read back from a mock Kafka cluster.
+@Suite("MQTT transport", .timeLimit(.minutes(3)))
+struct MQTTTests {
+    static let versions = ["mqttv311", "mqttv5"]
+
+    func start(_ extra: [String: String] = [:]) async throws -> GatewayFixture {
+        var environment = ["MQTT_ENABLED": "true"]
+        environment.merge(extra) { $1 }
+        return try await GatewayFixture.start(environment)
+    }
+
+    func publish(
+        _ fixture: GatewayFixture, token: String, topic: String = "v1/devices/me/telemetry", message: String,
+        qos: Int, version: String
+    ) async throws -> CommandResult {
+        try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", token, "-i", "pub-\(qos)",
+            "-t", topic, "-m", message, "-q", "\(qos)", "-V", version,
+        ])
+    }
+
+    @Test("telemetry in every format at QoS 0, 1 and 2 arrives exactly", arguments: versions)
+    func telemetry(version: String) async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("mqtt-\(version)", type: "meter")
+        let messages = [
+            (#"{"ts":1700000000000,"values":{"q":0}}"#, 0),
+            (#"[{"ts":1700000000001,"values":{"q":1}},{"ts":1700000000002,"values":{"q":"1b"}}]"#, 1),
+            (#"{"ts":1700000000003,"values":{"q":2}}"#, 2),
+        ]
+        for (message, qos) in messages {
+            let result = try await publish(fixture, token: device.token, message: message, qos: qos, version: version)
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let plain = try await publish(fixture, token: device.token, message: #"{"plain":true}"#, qos: 1, version: version)
+        #expect(plain.status == 0)
+        #expect(try await eventually {
+            try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers).count == 5
+        })
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        let byTs = Dictionary(grouping: records) { ($0.json["ts"] as? NSNumber)?.int64Value ?? 0 }
+        func expected(_ ts: Int64, _ values: String, _ record: KafkaRecord) -> String {
+            let receivedAt = (record.json["receivedAt"] as? NSNumber)?.int64Value ?? 0
+            return #"{"deviceId":"\#(device.id)","deviceName":"mqtt-\#(version)","deviceType":"meter","ts":\#(ts),"values":\#(values),"transport":"mqtt","receivedAt":\#(receivedAt)}"#
+        }
+        for (ts, values) in [(Int64(1_700_000_000_000), #"{"q":0}"#), (1_700_000_000_001, #"{"q":1}"#),
+                             (1_700_000_000_002, #"{"q":"1b"}"#), (1_700_000_000_003, #"{"q":2}"#)] {
+            let record = try #require(byTs[ts]?.first, "ts \(ts)")
+            #expect(byTs[ts]?.count == 1)
+            #expect(record.payload == expected(ts, values, record))
+            #expect(record.key == device.id && record.headers["transport"] == "mqtt")
+        }
+        #expect(records.contains { $0.payload.contains(#""values":{"plain":true}"#) })
+        // Connected and disconnected events for every session.
+        let events = try await readTopic("tb.events", bootstrap: fixture.kafka.bootstrapServers)
+        #expect(events.filter { $0.payload.contains(#""event":"connected""#) }.count == 4)
+        try await fixture.stop()
+    }
+
+    @Test("an unknown token is refused: return code 5 / reason 0x87", arguments: versions)
+    func unknownToken(version: String) async throws {
+        let fixture = try await start()
+        let result = try await publish(fixture, token: "no-such-token", message: "{}", qos: 1, version: version)
+        #expect(result.status != 0)
+        #expect(result.stderr.lowercased().contains("not authori"), "\(result.stderr)")
+        let metrics = parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)
+        #expect(metrics[#"tb_gateway_auth_failures_total{transport="mqtt"}"#] == 1)
+        try await fixture.stop()
+    }
+
+    @Test("attribute request and response round trip (5.0, mosquitto_rr)")
+    func attributeRequest5() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("attr-mqtt5")
+        let upload = try await publish(
+            fixture, token: device.token, topic: "v1/devices/me/attributes", message: #"{"fw":"2.1","on":true}"#,
+            qos: 1, version: "mqttv5")
+        #expect(upload.status == 0)
+        let result = try await runCommand("mosquitto_rr", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-V", "mqttv5",
+            "-t", "v1/devices/me/attributes/request/7", "-e", "v1/devices/me/attributes/response/7",
+            "-m", #"{"clientKeys":"fw"}"#, "-W", "10",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"client":{"fw":"2.1"}}"#)
+        try await fixture.stop()
+    }
+
+    @Test("attribute request and response round trip (3.1.1, mosquitto_sub and mosquitto_pub)")
+    func attributeRequest311() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("attr-mqtt311")
+        _ = try await fixture.post("/api/v1/\(device.token)/attributes", #"{"mode":"eco"}"#)
+        // The response arrives on the subscribing connection, so one client
+        // must subscribe and publish: mosquitto_sub cannot publish, hence the
+        // request goes out on the same session through a raw script.
+        let result = try await runCommand("python3", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/mqtt_request.py",
+            "127.0.0.1", "\(fixture.gateway.mqttPort)", device.token, #"{"clientKeys":"mode"}"#,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"v1/devices/me/attributes/response/1 {"client":{"mode":"eco"}}"#)
+        try await fixture.stop()
+    }
+
+    @Test("a subscription outside the device API is refused with 0x80")
+    func badSubscription() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("sub-bad")
+        let result = try await runCommand("mosquitto_sub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-V", "mqttv311",
+            "-t", "some/other/topic", "-C", "1", "-W", "3",
+        ])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("Subscription") || result.stderr.contains("denied") || result.stderr.contains("rejected") || result.stderr.contains("Timed out"),
+                "\(result.stderr)")
+        try await fixture.stop()
+    }
+
+    @Test("a second connection for the same device takes over the first")
+    func takeover() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("takeover-1")
+        let first = Task {
+            try await runCommand("mosquitto_sub", [
+                "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-i", "first", "-V", "mqttv5",
+                "-t", "v1/devices/me/attributes", "-W", "20",
+            ])
+        }
+        #expect(try await eventually { fixture.gateway.logs.contains { $0["message"] as? String == "MQTT device connected" } })
+        let second = try await publish(fixture, token: device.token, message: #"{"a":1}"#, qos: 1, version: "mqttv5")
+        #expect(second.status == 0)
+        let firstResult = try await first.value
+        // mosquitto_sub ends when the server disconnects it (0x8E), long before its 20 s timer.
+        #expect(fixture.gateway.logs.contains { $0["message"] as? String == "MQTT session taken over by a new connection" })
+        #expect(firstResult.stderr.contains("taken over") || firstResult.status != 27, "\(firstResult.stderr)")
+        try await fixture.stop()
+    }
+
+    @Test("keep-alive: a silent client is disconnected after 1.5 × its keep-alive")
+    func keepAlive() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("silent")
+        let result = try await runCommand("python3", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/raw_mqtt.py", "keepalive", "127.0.0.1",
+            "\(fixture.gateway.mqttPort)", device.token,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let seconds = Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(seconds >= 1.4 && seconds < 5, "closed after \(seconds) s")
+        #expect(try await eventually {
+            (try await readTopic("tb.events", bootstrap: fixture.kafka.bootstrapServers)).contains {
+                $0.payload.contains(#""reason":"keep_alive_timeout""#)
+            }
+        })
+        try await fixture.stop()
+    }
+
+    @Test("garbage bytes close that connection; other clients keep working")
+    func garbage() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("bystander")
+        let result = try await runCommand("python3", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/raw_mqtt.py", "garbage", "127.0.0.1", "\(fixture.gateway.mqttPort)",
+        ])
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "closed")
+        #expect(try await publish(fixture, token: device.token, message: #"{"ok":1}"#, qos: 1, version: "mqttv311").status == 0)
+        #expect(fixture.gateway.isRunning)
+        try await fixture.stop()
+    }
+
+    @Test("QoS 1 while the Kafka broker is down: no PUBACK until it is back, then exactly once")
+    func brokerDown() async throws {
+        let fixture = try await start(["KAFKA_DELIVERY_TIMEOUT": "60"])
+        let device = try await fixture.addDevice("outage-mqtt")
+        #expect(try await publish(fixture, token: device.token, message: #"{"seq":0}"#, qos: 1, version: "mqttv5").status == 0)
+        fixture.kafka.setBrokerDown()
+        let pending = (1...3).map { seq in
+            Task {
+                try await runCommand("mosquitto_pub", [
+                    "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-i", "p\(seq)",
+                    "-t", "v1/devices/me/telemetry", "-m", #"{"seq":\#(seq)}"#, "-q", "1", "-V", seq == 2 ? "mqttv311" : "mqttv5",
+                ])
+            }
+        }
+        try await Task.sleep(for: .seconds(3))
+        let metrics = parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)
+        #expect(metrics[#"tb_gateway_messages_sent_total{sink="kafka"}"#] == 1, "nothing confirmed while the broker is down")
+        fixture.kafka.setBrokerUp()
+        for task in pending { #expect(try await task.value.status == 0) }
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        var counts: [Int: Int] = [:]
+        for record in records {
+            if let seq = ((record.json["values"] as? [String: Any])?["seq"] as? NSNumber)?.intValue { counts[seq, default: 0] += 1 }
+        }
+        #expect(counts == [0: 1, 1: 1, 2: 1, 3: 1])
+        try await fixture.stop()
+    }
+}

@@ -1,0 +1,53 @@
+"""Raw-socket MQTT peer for the integration tests: writes hand-made bytes
+(from the MQTT 3.1.1 specification), independent of the gateway's codec.
+
+usage: raw_mqtt.py keepalive HOST PORT TOKEN   -> CONNECT with keep-alive 1 s,
+           then silence; prints the seconds until the server closed.
+       raw_mqtt.py garbage HOST PORT           -> sends bytes that are not MQTT;
+           prints "closed" when the server closes the socket.
+"""
+import socket
+import struct
+import sys
+import time
+
+
+def connect_packet(token: str, keepalive: int) -> bytes:
+    user = token.encode()
+    variable = b"\x00\x04MQTT\x04\x82" + struct.pack(">H", keepalive)
+    payload = struct.pack(">H", 3) + b"raw" + struct.pack(">H", len(user)) + user
+    body = variable + payload
+    return bytes([0x10, len(body)]) + body
+
+
+def wait_closed(sock: socket.socket, limit: float) -> float:
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return time.monotonic() - start
+    except (ConnectionResetError, BrokenPipeError):
+        return time.monotonic() - start
+    except socket.timeout:
+        return -1.0
+
+
+def main() -> None:
+    mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    sock = socket.create_connection((host, port), timeout=5)
+    if mode == "keepalive":
+        sock.sendall(connect_packet(sys.argv[4], 1))
+        connack = sock.recv(4)
+        assert connack == b"\x20\x02\x00\x00", connack
+        print(f"{wait_closed(sock, 10):.2f}")
+    elif mode == "garbage":
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        print("closed" if wait_closed(sock, 10) >= 0 else "open")
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
