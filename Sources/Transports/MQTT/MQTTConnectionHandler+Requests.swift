@@ -9,7 +9,7 @@ extension MQTTConnectionHandler {
     /// filter gets the failure code 0x80.
     func handleSubscribe(_ subscribe: MQTTSubscribe) {
         let codes = subscribe.subscriptions.map { subscription -> MQTTReasonCode in
-            guard ThingsBoardMQTTTopic.subscribable.contains(subscription.topicFilter) else {
+            guard ThingsBoardMQTTTopic.isSubscribable(subscription.topicFilter) else {
                 logger.info(
                     "MQTT subscription outside the device API refused",
                     metadata: ["device_id": "\(device?.id ?? "")", "topic": "\(subscription.topicFilter)"])

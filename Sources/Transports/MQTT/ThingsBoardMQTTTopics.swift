@@ -1,3 +1,5 @@
+import MQTTCodec
+
 /// The ThingsBoard device MQTT API's topics.
 enum ThingsBoardMQTTTopic: Equatable {
     case telemetry
@@ -20,6 +22,14 @@ enum ThingsBoardMQTTTopic: Equatable {
     static let subscribable: Set<String> = [
         attributesTopic, attributesResponsePrefix + "+", rpcRequestPrefix + "+", rpcResponsePrefix + "+",
     ]
+
+    /// One of the API's filters, or a concrete topic under one of them
+    /// (`v1/devices/me/attributes/response/7`, as mosquitto_rr subscribes).
+    static func isSubscribable(_ filter: String) -> Bool {
+        if subscribable.contains(filter) { return true }
+        guard !filter.contains("+"), !filter.contains("#") else { return false }
+        return subscribable.contains { MQTTTopic.matches(filter: $0, topic: filter) }
+    }
 
     init?(publishTopic topic: String) {
         switch topic {
