@@ -53,6 +53,7 @@ struct GatewayApp {
             logger: Logger(label: "tb-gateway.processor"))
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
+        let deviceSessions = DeviceSessions()
         let watcher = RegistryWatcher(registry: registry, authenticator: authenticator, logger: logger)
 
         // Shutdown runs in reverse order: transports stop taking requests
@@ -64,7 +65,7 @@ struct GatewayApp {
         if let apiKey = configuration.admin.apiKey {
             services.append(AdminServer.make(
                 host: configuration.admin.host, port: configuration.admin.port, apiKey: apiKey,
-                registry: registry, maxPayloadSize: configuration.http.maxPayloadSize,
+                registry: registry, deviceSessions: deviceSessions, maxPayloadSize: configuration.http.maxPayloadSize,
                 logger: Logger(label: "tb-gateway.admin")))
         } else {
             logger.warning("ADMIN_API_KEY is not set: the admin API does not start")
@@ -72,7 +73,7 @@ struct GatewayApp {
         if configuration.mqttEnabled {
             services.append(MQTTServer(
                 configuration: configuration.mqtt, authenticator: authenticator, registry: registry,
-                rateLimiter: rateLimiter, ingest: processor, metrics: metrics,
+                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.mqtt")))
         }
         if configuration.httpEnabled {

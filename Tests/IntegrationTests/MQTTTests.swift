@@ -122,6 +122,29 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("a shared attribute written through the admin API reaches a subscribed device", arguments: versions)
+    func sharedAttributePush(version: String) async throws {
+        let key = "admin-key-for-mqtt-tests"
+        let fixture = try await start(["ADMIN_API_KEY": key])
+        let device = try await fixture.addDevice("push-\(version)")
+        let subscriber = Task {
+            try await runCommand("mosquitto_sub", [
+                "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-V", version,
+                "-t", "v1/devices/me/attributes", "-q", "1", "-C", "2", "-W", "20",
+            ])
+        }
+        #expect(try await eventually { fixture.gateway.logs.contains { $0["message"] as? String == "MQTT device connected" } })
+        try await Task.sleep(for: .milliseconds(300))
+        let headers = ["Authorization": "Bearer \(key)"]
+        let base = fixture.gateway.adminURL + "/api/devices/\(device.id)/attributes/shared"
+        #expect(try await curl("POST", base, body: #"{"interval":30}"#, headers: headers).status == 200)
+        #expect(try await curl("DELETE", base + "?keys=interval", headers: headers).status == 200)
+        let result = try await subscriber.value
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.split(separator: "\n") == [#"{"interval":30}"#, #"{"deleted":["interval"]}"#])
+        try await fixture.stop()
+    }
+
     @Test("a second connection for the same device takes over the first")
     func takeover() async throws {
         let fixture = try await start()

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Processor
 import ProcessorAPI
 
 /// The admin API: device provisioning and attributes, for the operator's
@@ -26,6 +27,8 @@ struct AdminAPI: Sendable {
     }
 
     let registry: DeviceRegistry
+    /// Shared-attribute changes are pushed to the device's live sessions.
+    let deviceSessions: DeviceSessions
     let maxPayloadSize: Int
     let logger: Logger
 
@@ -198,6 +201,9 @@ struct AdminAPI: Sendable {
                 return AdminResponses.error(.badRequest, "\(error)", field: "body")
             }
             try await registry.setAttributes(deviceId: device.id, scope: scope, update.values)
+            if scope == .shared {
+                deviceSessions.deliver(.sharedAttributesUpdated(json: String(buffer: update.entry.values)), to: device.id)
+            }
             let stored = try await registry.attributes(deviceId: device.id, scope: scope)
             return AdminResponses.json(.ok, AdminResponses.attributes(stored))
         }
@@ -210,6 +216,9 @@ struct AdminAPI: Sendable {
             let keys = request.uri.queryParameters.get("keys").map { $0.split(separator: ",").map(String.init) } ?? []
             guard !keys.isEmpty else { return AdminResponses.error(.badRequest, "keys is required", field: "keys") }
             let deleted = try await registry.deleteAttributes(deviceId: device.id, scope: scope, keys: keys)
+            if scope == .shared, !deleted.isEmpty {
+                deviceSessions.deliver(.sharedAttributesDeleted(keys: deleted), to: device.id)
+            }
             return AdminResponses.json(.ok, #"{"deleted":["# + deleted.map(JSONEscaping.quoted).joined(separator: ",") + "]}")
         }
     }

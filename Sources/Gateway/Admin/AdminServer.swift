@@ -1,6 +1,7 @@
 import Auth
 import Hummingbird
 import Logging
+import Processor
 import ServiceLifecycle
 
 /// The admin API server on ADMIN_BIND_ADDRESS:ADMIN_BIND_PORT.
@@ -10,10 +11,11 @@ enum AdminServer {
         port: Int,
         apiKey: String,
         registry: DeviceRegistry,
+        deviceSessions: DeviceSessions,
         maxPayloadSize: Int,
         logger: Logger
     ) -> some Service {
-        let api = AdminAPI(registry: registry, maxPayloadSize: maxPayloadSize, logger: logger)
+        let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, maxPayloadSize: maxPayloadSize, logger: logger)
         return Application(
             router: api.makeRouter(apiKey: apiKey),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),

@@ -77,6 +77,8 @@ extension MQTTConnectionHandler {
                 }
             }))
         metrics.devicesConnected(.mqtt, live)
+        downlinkRegistration = shared.deviceSessions.register(
+            deviceId: device.id, session: MQTTDownlinkSession(handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
         logger.info(
             "MQTT device connected",
             metadata: ["device_id": "\(device.id)", "transport": "mqtt", "remote_address": "\(remoteAddress)",

@@ -40,6 +40,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var context: ChannelHandlerContext?
     var remoteAddress = "unknown"
     var endReason = EndReason.connectionLost
+    /// The registration in the gateway's DeviceSessions while connected.
+    var downlinkRegistration: UInt64?
 
     // Keep-alive (MQTT-3.1.2-24: 1.5 × the client's value).
     var keepAlive: TimeAmount?
@@ -102,6 +104,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         let wasConnected = state == .connected
         state = .closed
         if wasConnected, let device {
+            if let downlinkRegistration {
+                shared.deviceSessions.unregister(deviceId: device.id, registration: downlinkRegistration)
+            }
             let live = shared.sessions.unregister(device: device.id, connection: connectionIdentifier)
             metrics.devicesConnected(.mqtt, live)
             logger.info(

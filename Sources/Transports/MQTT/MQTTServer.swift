@@ -20,13 +20,14 @@ package final class MQTTServer: Service {
         registry: DeviceRegistry,
         rateLimiter: RateLimiter?,
         ingest: any MessageIngest,
+        deviceSessions: any DeviceSessionRegistry,
         metrics: GatewayMetrics,
         logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
         self.shared = MQTTServerContext(
             configuration: configuration, authenticator: authenticator, registry: registry,
-            rateLimiter: rateLimiter, ingest: ingest, metrics: metrics, logger: logger)
+            rateLimiter: rateLimiter, ingest: ingest, deviceSessions: deviceSessions, metrics: metrics, logger: logger)
         self.onListening = onListening
     }
 

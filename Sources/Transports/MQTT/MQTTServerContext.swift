@@ -14,6 +14,8 @@ final class MQTTServerContext: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let sessions = MQTTSessions()
+    /// The gateway-wide registry downlink goes through.
+    let deviceSessions: any DeviceSessionRegistry
     /// Open TCP connections, authenticated or not (MQTT_MAX_CONNECTIONS).
     let connections = Atomic<Int>(0)
 
@@ -23,9 +25,11 @@ final class MQTTServerContext: Sendable {
         registry: DeviceRegistry,
         rateLimiter: RateLimiter?,
         ingest: any MessageIngest,
+        deviceSessions: any DeviceSessionRegistry,
         metrics: GatewayMetrics,
         logger: Logger
     ) {
+        self.deviceSessions = deviceSessions
         self.configuration = configuration
         self.authenticator = authenticator
         self.registry = registry

@@ -1,0 +1,23 @@
+/// What the backend sends to a device (architecture.md, "Downlink").
+package enum DownlinkMessage: Sendable, Equatable {
+    /// Shared attributes that changed: one JSON object, as ThingsBoard
+    /// publishes it on `v1/devices/me/attributes`.
+    case sharedAttributesUpdated(json: String)
+    /// Shared attributes that were deleted: sent as `{"deleted":["key"]}`.
+    case sharedAttributesDeleted(keys: [String])
+}
+
+/// A live connection of a device on some transport.
+package protocol DeviceSession: Sendable {
+    /// Hands the message to the device; returns at once (the transport
+    /// writes on its own event loop).
+    func deliver(_ message: DownlinkMessage)
+}
+
+/// Where transports register their live sessions, so downlink can find them
+/// whatever the protocol.
+package protocol DeviceSessionRegistry: Sendable {
+    /// Returns a registration to pass to `unregister`.
+    func register(deviceId: String, session: any DeviceSession) -> UInt64
+    func unregister(deviceId: String, registration: UInt64)
+}
