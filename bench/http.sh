@@ -12,9 +12,11 @@ DEVICES=${DEVICES:-1000}
 WORK=$(mktemp -d /tmp/tb-bench-XXXX)
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-export DATA_DIR=$WORK/data HTTP_BIND_ADDRESS=127.0.0.1 HTTP_BIND_PORT=${HTTP_PORT:-18081}
+HTTP_PORT=${HTTP_PORT:-18081}
+export DATA_DIR=$WORK/data HTTP_BIND_ADDRESS=127.0.0.1 HTTP_BIND_PORT=$HTTP_PORT
 export METRICS_BIND_ADDRESS=127.0.0.1 METRICS_PORT=${METRICS_PORT:-19090} LOG_FORMAT=text LOG_LEVEL=warning
 export MQTT_ENABLED=false COAP_ENABLED=false KAFKA_BOOTSTRAP_SERVERS=embedded
+export KAFKA_LINGER_MS=${KAFKA_LINGER_MS:-5}
 
 seq 1 "$DEVICES" | sed 's/^/bench-/' | "$BIN" device import - | cut -d, -f2 > "$WORK/tokens"
 (cd "$WORK" && exec "$OLDPWD/$BIN" run > "$WORK/gateway.log" 2>&1) &
@@ -41,9 +43,12 @@ OK=$(echo "$RESULT" | sed -E 's/.*ok=([0-9]+).*/\1/')
 REFUSED=$(echo "$RESULT" | sed -E 's/.*refused=([0-9]+).*/\1/')
 CPU=$(awk -v t=$((TICKS1 - TICKS0)) -v hz="$HZ" 'BEGIN {printf "%.1f", t / hz}')
 echo "$RESULT" | sed 's/^RESULT /wrk: /'
+echo "settings: connections=$CONNECTIONS devices=$DEVICES duration=$DURATION KAFKA_LINGER_MS=$KAFKA_LINGER_MS"
 echo "gateway: cpu_seconds=$CPU peak_rss_mib=$((PEAK_KB / 1024)) records_in_kafka=$IN_KAFKA answered_200=$OK refused=$REFUSED"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ "$IN_KAFKA" -lt "$OK" ] || [ "$IN_KAFKA" -gt $((OK + REFUSED)) ]; then
+# wrk stops with up to one request per connection unanswered, whose record
+# may already be in Kafka: at most CONNECTIONS more records than answers.
+if [ "$IN_KAFKA" -lt "$OK" ] || [ "$IN_KAFKA" -gt $((OK + REFUSED + CONNECTIONS)) ]; then
   echo "FAIL: Kafka holds $IN_KAFKA records for $OK answers of 200" >&2
   exit 1
 fi

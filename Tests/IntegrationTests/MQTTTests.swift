@@ -165,6 +165,28 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("1,000 concurrent connections from one process, each publishing: every record in Kafka")
+    func thousandConnections() async throws {
+        let fixture = try await start()
+        let names = (0..<1000).map { "many-\($0)" }.joined(separator: "\n")
+        let imported = try await runCommand(
+            GatewayProcess.binary, ["device", "import", "-"], environment: fixture.gateway.environment,
+            directory: fixture.gateway.directory, input: Data(names.utf8))
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let tokens = imported.stdout.split(separator: "\n").map { $0.split(separator: ",")[1] }.joined(separator: "\n")
+        let tokensFile = fixture.directory + "/tokens.txt"
+        try tokens.write(toFile: tokensFile, atomically: true, encoding: .utf8)
+        let result = try await runCommand("python3", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/mqtt_many.py", "127.0.0.1", "\(fixture.gateway.mqttPort)", tokensFile,
+        ])
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "connected=1000 acked=1000 errors=0", "\(result.stderr)")
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        let indices = Set(records.compactMap { ((($0.json["values"] as? [String: Any])?["index"]) as? NSNumber)?.intValue })
+        #expect(records.count == 1000)
+        #expect(indices == Set(0..<1000))
+        try await fixture.stop()
+    }
+
     @Test("keep-alive: a silent client is disconnected after 1.5 × its keep-alive")
     func keepAlive() async throws {
         let fixture = try await start()
