@@ -62,7 +62,9 @@ package final class DeviceAuthenticator: Sendable {
         }
     }
 
-    package func authenticate(token: String) async -> AuthenticationResult {
+    /// The answer from the cache alone, without suspending: nil when the
+    /// registry must be asked (`authenticate` does that).
+    package func cachedResult(token: String) -> AuthenticationResult? {
         guard AccessToken.isWellFormed(token) else { return .malformed }
         let instant = now()
         enum Cached { case hit(Entry), negative, miss }
@@ -88,8 +90,19 @@ package final class DeviceAuthenticator: Sendable {
             metrics.authCacheHit()
             return .unknown
         case .miss:
-            metrics.authCacheMiss()
+            return nil
         }
+    }
+
+    package func authenticate(token: String) async -> AuthenticationResult {
+        if let cached = cachedResult(token: token) { return cached }
+        metrics.authCacheMiss()
+        return await authenticateUncached(token: token)
+    }
+
+    /// Asks the registry and fills the cache (after `cachedResult` said nil).
+    package func authenticateUncached(token: String) async -> AuthenticationResult {
+        guard AccessToken.isWellFormed(token) else { return .malformed }
         let device: Device?
         do {
             device = try await registry.device(credential: .accessToken, value: AccessToken.hash(token))

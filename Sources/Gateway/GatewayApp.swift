@@ -81,7 +81,7 @@ struct GatewayApp {
                 configuration: configuration.http, authenticator: authenticator, registry: registry,
                 rateLimiter: rateLimiter, ingest: processor, metrics: metrics,
                 logger: Logger(label: "tb-gateway.http"))
-            services.append(HTTPTransport.makeServer(api: api, logger: Logger(label: "tb-gateway.http")))
+            services.append(HTTPDeviceServer(api: api))
         }
 
         let group = ServiceGroup(

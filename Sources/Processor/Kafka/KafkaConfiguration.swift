@@ -49,7 +49,7 @@ package struct KafkaConfiguration: Sendable {
     package init(
         bootstrapServers: String,
         topics: Topics = Topics(),
-        lingerMilliseconds: Int = 5,
+        lingerMilliseconds: Int = 0,
         compression: String = "none",
         deliveryTimeout: Duration = .seconds(30),
         extraProperties: [String: String] = [:]

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// The HTTP device API's settings.
 package struct HTTPTransportConfiguration: Sendable {
     /// HTTP_BIND_ADDRESS and HTTP_BIND_PORT (0 picks a free port, logged at start).
@@ -8,6 +10,11 @@ package struct HTTPTransportConfiguration: Sendable {
     /// HTTP_ACK_TIMEOUT: how long a request waits for the sink's verdict
     /// before it is answered 503 (the record may still arrive later).
     package var ackTimeout: Duration
+
+    var ackTimeoutAmount: TimeAmount {
+        let (seconds, attoseconds) = ackTimeout.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
 
     package init(host: String = "0.0.0.0", port: Int = 8081, maxPayloadSize: Int = 65536, ackTimeout: Duration = .seconds(10)) {
         self.host = host

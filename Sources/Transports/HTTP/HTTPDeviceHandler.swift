@@ -1,0 +1,299 @@
+import Auth
+import Logging
+import NIOCore
+import NIOHTTP1
+import ProcessorAPI
+
+/// One HTTP/1.1 connection of the device API, entirely on its event loop:
+/// no task per request. Authentication is answered from the credential cache
+/// in place; only cache misses, attribute storage and attribute reads go
+/// through a task. NIO's pipelining handler keeps one request at a time here.
+final class HTTPDeviceHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let api: DeviceAPI
+    private var context: ChannelHandlerContext?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var refusal: DeviceHTTPResponse?
+    /// Counts requests, so a late verdict or time-out for an earlier one is ignored.
+    private var generation: UInt64 = 0
+    private var awaiting = false
+    private var timeout: Scheduled<Void>?
+    private var keepAlive = true
+    private(set) var closing = false
+
+    init(api: DeviceAPI) {
+        self.api = api
+    }
+
+    var configuration: HTTPTransportConfiguration { api.configuration }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = nil
+            refusal = nil
+            keepAlive = head.isKeepAlive
+            // Refuse an announced oversize body before reading it.
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxPayloadSize {
+                refuseTooLarge()
+            }
+        case .body(var chunk):
+            guard refusal == nil else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > configuration.maxPayloadSize {
+                body = nil
+                refuseTooLarge()
+            } else if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            guard let head else { return }
+            generation &+= 1
+            if let refusal {
+                respond(refusal)
+            } else {
+                route(head, body: body ?? ByteBuffer())
+            }
+        }
+    }
+
+    private func refuseTooLarge() {
+        refusal = .tooLarge(configuration.maxPayloadSize)
+        api.metrics.dropped(.payloadTooLarge)
+    }
+
+    // MARK: Routing
+
+    private func route(_ head: HTTPRequestHead, body: ByteBuffer) {
+        guard let (route, query) = DeviceHTTPRoute.parse(head.uri) else { return respond(.notFound) }
+        switch (route, head.method) {
+        case (.health, .GET):
+            respond(.json(.ok, #"{"status":"UP"}"#))
+        case (.telemetry(let token), .POST):
+            authenticate(token) { handler, device in handler.upload(device, body: body, kind: .telemetry) }
+        case (.attributes(let token), .POST):
+            authenticate(token) { handler, device in handler.upload(device, body: body, kind: .attributes) }
+        case (.attributes(let token), .GET):
+            let clientKeys = DeviceHTTPRoute.list("clientKeys", in: query)
+            let sharedKeys = DeviceHTTPRoute.list("sharedKeys", in: query)
+            authenticate(token) { handler, device in handler.readAttributes(device, clientKeys: clientKeys, sharedKeys: sharedKeys) }
+        default:
+            respond(.methodNotAllowed)
+        }
+    }
+
+    /// Resolves the token from the cache in place, or from the registry
+    /// through a task, then continues on the event loop.
+    private func authenticate(_ token: String, then next: @escaping (HTTPDeviceHandler, DeviceIdentity) -> Void) {
+        if let cached = api.authenticator.cachedResult(token: token) {
+            return authenticated(cached, next)
+        }
+        api.metrics.authCacheMiss()
+        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let nextBound = NIOLoopBound(next, eventLoop: context!.eventLoop)
+        let authenticator = api.authenticator
+        Task {
+            let result = await authenticator.authenticateUncached(token: token)
+            bound.eventLoop.execute { bound.value.authenticated(result, nextBound.value) }
+        }
+    }
+
+    private func authenticated(_ result: AuthenticationResult, _ next: (HTTPDeviceHandler, DeviceIdentity) -> Void) {
+        switch result {
+        case .authenticated(let device):
+            next(self, device)
+        case .unavailable:
+            respond(.registryUnavailable)
+        case let refusal:
+            api.metrics.authFailed(.http)
+            api.logger.warning(
+                "HTTP device authentication failed",
+                metadata: ["remote_address": "\(context?.channel.remoteAddress?.description ?? "unknown")",
+                           "reason": "\(refusal)", "transport": "http"])
+            respond(.unauthorized)
+        }
+    }
+
+    // MARK: Uploads
+
+    private func upload(_ device: DeviceIdentity, body: ByteBuffer, kind: MessageKind) {
+        api.metrics.messageReceived(.http)
+        if let limiter = api.rateLimiter, !limiter.allow(device.id) {
+            api.metrics.dropped(.rateLimited)
+            return respond(.rateLimited)
+        }
+        let receivedAt = EpochClock.nowMilliseconds()
+        do {
+            if kind == .attributes {
+                let update = try ThingsBoardPayload.parseAttributes(body, receivedAt: receivedAt)
+                storeThenSubmit(device, update: update, receivedAt: receivedAt)
+            } else {
+                let entries = try ThingsBoardPayload.parseTelemetry(body, receivedAt: receivedAt)
+                submit(device, kind: .telemetry, entries: entries, receivedAt: receivedAt)
+            }
+        } catch {
+            api.metrics.dropped(.invalidPayload)
+            respond(.error(.badRequest, error.description))
+        }
+    }
+
+    /// Client attributes are stored in the registry, then forwarded.
+    private func storeThenSubmit(_ device: DeviceIdentity, update: ThingsBoardPayload.AttributeUpdate, receivedAt: Int64) {
+        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let registry = api.registry
+        let values = update.values
+        let entry = update.entry
+        Task {
+            let stored: Bool
+            do {
+                try await registry.setAttributes(deviceId: device.id, scope: .client, values)
+                stored = true
+            } catch {
+                stored = false
+            }
+            bound.eventLoop.execute {
+                let handler = bound.value
+                guard stored else {
+                    handler.api.metrics.error(.registry)
+                    return handler.respond(.registryUnavailable)
+                }
+                handler.submit(device, kind: .attributes, entries: [entry], receivedAt: receivedAt)
+            }
+        }
+    }
+
+    private func submit(_ device: DeviceIdentity, kind: MessageKind, entries: [TelemetryEntry], receivedAt: Int64) {
+        guard let context else { return }
+        let completion = HTTPResponseCompletion(handler: NIOLoopBound(self, eventLoop: context.eventLoop), generation: generation)
+        let message = GatewayMessage(
+            device: device, kind: kind, transport: .http, receivedAt: receivedAt, entries: entries, completion: completion)
+        if case .refused(let reason) = api.ingest.submit(message) {
+            return respond(.unavailable(reason))
+        }
+        awaiting = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let expected = generation
+        timeout = context.eventLoop.scheduleTask(in: configuration.ackTimeoutAmount) {
+            let handler = bound.value
+            guard handler.awaiting, handler.generation == expected else { return }
+            // The record may still arrive later: at least once, never a 200 without Kafka.
+            handler.api.metrics.dropped(.sinkTimeout)
+            handler.respond(.unavailable(.sinkTimeout))
+        }
+    }
+
+    /// The sink's verdict, on the event loop.
+    func sinkAnswered(_ outcome: DeliveryOutcome, generation: UInt64) {
+        guard awaiting, generation == self.generation else { return }
+        switch outcome {
+        case .delivered: respond(.ok)
+        case .failed(let reason): respond(.unavailable(reason))
+        }
+    }
+
+    // MARK: Attribute reads
+
+    private func readAttributes(_ device: DeviceIdentity, clientKeys: [String]?, sharedKeys: [String]?) {
+        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let registry = api.registry
+        let deviceId = device.id
+        Task {
+            let body = try? await HTTPDeviceHandler.attributesBody(
+                registry: registry, deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
+            bound.eventLoop.execute {
+                let handler = bound.value
+                guard let body else {
+                    handler.api.metrics.error(.registry)
+                    return handler.respond(.registryUnavailable)
+                }
+                handler.respond(.json(.ok, body))
+            }
+        }
+    }
+
+    /// `{"client":{…},"shared":{…}}`: with neither key list both scopes
+    /// whole, with one only that scope (ThingsBoard's answer shape).
+    static func attributesBody(
+        registry: DeviceRegistry, deviceId: String, clientKeys: [String]?, sharedKeys: [String]?
+    ) async throws -> String {
+        let neither = clientKeys == nil && sharedKeys == nil
+        var sections: [String] = []
+        if neither || clientKeys != nil {
+            let values = try await registry.attributes(deviceId: deviceId, scope: .client, keys: clientKeys)
+            sections.append(#""client":"# + object(values))
+        }
+        if neither || sharedKeys != nil {
+            let values = try await registry.attributes(deviceId: deviceId, scope: .shared, keys: sharedKeys)
+            sections.append(#""shared":"# + object(values))
+        }
+        return "{" + sections.joined(separator: ",") + "}"
+    }
+
+    static func object(_ values: [(key: String, json: String)]) -> String {
+        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
+    }
+
+    // MARK: Responses and shutdown
+
+    func respond(_ response: DeviceHTTPResponse) {
+        awaiting = false
+        timeout?.cancel()
+        timeout = nil
+        guard let context else { return }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(4)
+        headers.add(name: "content-length", value: String(response.body.utf8.count))
+        if !response.body.isEmpty { headers.add(name: "content-type", value: "application/json") }
+        if response.retryAfter { headers.add(name: "retry-after", value: "1") }
+        let close = !keepAlive || closing
+        if close { headers.add(name: "connection", value: "close") }
+        let version = head?.version ?? .http1_1
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        if !response.body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
+        }
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        head = nil
+        if close {
+            let channel = context.channel
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        }
+    }
+
+    /// Server shutdown: an idle connection closes now, a busy one after its answer.
+    func shutdown() {
+        closing = true
+        if head == nil, !awaiting { context?.close(promise: nil) }
+    }
+}
+
+/// Carries the sink's verdict back to the connection's event loop.
+final class HTTPResponseCompletion: DeliveryCompletion {
+    private let handler: NIOLoopBound<HTTPDeviceHandler>
+    private let generation: UInt64
+
+    init(handler: NIOLoopBound<HTTPDeviceHandler>, generation: UInt64) {
+        self.handler = handler
+        self.generation = generation
+    }
+
+    func complete(_ outcome: DeliveryOutcome) {
+        let (handler, generation) = (self.handler, self.generation)
+        handler.eventLoop.execute { handler.value.sinkAnswered(outcome, generation: generation) }
+    }
+}

@@ -1,0 +1,74 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The ThingsBoard HTTP device API on SwiftNIO's HTTP/1.1 pipeline, a
+/// Service of the gateway's group. (The admin API and /metrics use
+/// Hummingbird; this hot path avoids its task hop per request.)
+package final class HTTPDeviceServer: Service {
+    private let api: DeviceAPI
+    private let connections = HTTPConnections()
+    private let onListening: @Sendable (Int) -> Void
+
+    package init(api: DeviceAPI, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.api = api
+        self.onListening = onListening
+    }
+
+    package func run() async throws {
+        let api = self.api
+        let connections = self.connections
+        let configuration = api.configuration
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true)
+                    let handler = HTTPDeviceHandler(api: api)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                    let identifier = ObjectIdentifier(channel)
+                    connections.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                    channel.closeFuture.whenComplete { _ in connections.remove(identifier) }
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        let port = channel.localAddress?.port ?? configuration.port
+        api.logger.info(
+            "HTTP device API listening", metadata: ["address": "\(configuration.host)", "port": "\(port)", "transport": "http"])
+        onListening(port)
+
+        try? await gracefulShutdown()
+        // Stop accepting, let requests in flight get their answer, then close.
+        try? await channel.close()
+        for connection in connections.all {
+            connection.eventLoop.execute { connection.value.shutdown() }
+        }
+        let deadline = ContinuousClock.now + configuration.ackTimeout + .seconds(1)
+        while !connections.all.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        api.logger.info("HTTP device API stopped")
+    }
+}
+
+/// Open connections, for shutdown.
+final class HTTPConnections: Sendable {
+    private let connections = Mutex<[ObjectIdentifier: NIOLoopBound<HTTPDeviceHandler>]>([:])
+
+    func add(_ identifier: ObjectIdentifier, _ handler: NIOLoopBound<HTTPDeviceHandler>) {
+        connections.withLock { $0[identifier] = handler }
+    }
+
+    func remove(_ identifier: ObjectIdentifier) {
+        _ = connections.withLock { $0.removeValue(forKey: identifier) }
+    }
+
+    var all: [NIOLoopBound<HTTPDeviceHandler>] { connections.withLock { Array($0.values) } }
+}
