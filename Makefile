@@ -6,7 +6,9 @@ SHELL := /bin/bash
 APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk docker-compose mosquitto-clients python3
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps build release run test bench-http env-example clean
+PYTHON_PACKAGES := paho-mqtt==2.2.0
+
+.PHONY: help deps venv build release run test bench-http env-example clean
 
 help:
 	@echo "make run         install what is missing, build (release) and start the gateway"
@@ -23,7 +25,14 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-build: deps
+# Python clients used by the integration tests, in a venv of the project's own.
+venv: .venv/.installed
+.venv/.installed: Makefile
+	python3 -m venv .venv || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
+	.venv/bin/pip install -q $(PYTHON_PACKAGES)
+	touch $@
+
+build: deps venv
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 
 release: deps

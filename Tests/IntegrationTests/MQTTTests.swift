@@ -63,6 +63,39 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("a second client library (paho-mqtt): telemetry, topic alias, attribute request, getSessionLimits", arguments: ["311", "5"])
+    func paho(level: String) async throws {
+        let python = packageRoot() + "/.venv/bin/python"
+        try #require(FileManager.default.isExecutableFile(atPath: python), "make test creates .venv with paho-mqtt")
+        let fixture = try await start()
+        let device = try await fixture.addDevice("paho-\(level)")
+        // A shared attribute for the request to find, written straight into the registry.
+        let sqlite = try await runCommand("sqlite3", [
+            fixture.directory + "/data/registry.sqlite",
+            "INSERT INTO attributes (device_id, scope, key, value, updated_at) VALUES ('\(device.id)', 'shared', 'mode', '\"eco\"', 0);",
+        ])
+        #expect(sqlite.status == 0, "\(sqlite.stderr)")
+        let result = try await runCommand(python, [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/paho_client.py", "127.0.0.1", "\(fixture.gateway.mqttPort)", device.token, level,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        #expect(output["connack"] as? String == "Success")
+        #expect(output["published"] as? [Bool] == [true, true, true])
+        let answers = try #require(output["answers"] as? [String: String])
+        #expect(answers["v1/devices/me/attributes/response/5"] == #"{"shared":{"mode":"eco"}}"#)
+        let limits = try #require(answers["v1/devices/me/rpc/response/9"])
+        #expect(limits.contains(#""maxPayloadSize":65536"#) && limits.contains(#""maxInflightMessages":100"#))
+        if level == "5" {
+            #expect(output["receiveMaximum"] as? Int == 100)
+            #expect(output["topicAliasMaximum"] as? Int == 16)
+        }
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        let values = Set(records.compactMap { ((($0.json["values"] as? [String: Any])?["paho"]) as? NSNumber)?.intValue })
+        #expect(records.count == 3 && values == [0, 1, 2])
+        try await fixture.stop()
+    }
+
     @Test("an unknown token is refused: return code 5 / reason 0x87", arguments: versions)
     func unknownToken(version: String) async throws {
         let fixture = try await start()
