@@ -111,8 +111,7 @@ struct GatewayConfiguration: Sendable {
             maxPayloadSize: maxPayload
         )
         mqttTLSEnabled = try source.bool("MQTT_SSL_ENABLED")
-        // Validated now so a typo fails today, not when the transport lands.
-        _ = try source.port("MQTT_SSL_PORT")
+        let tlsPort = try source.port("MQTT_SSL_PORT")
         let tlsFiles = [("MQTT_SSL_CERT_FILE", source.string("MQTT_SSL_CERT_FILE")), ("MQTT_SSL_KEY_FILE", source.string("MQTT_SSL_KEY_FILE"))]
         if try source.bool("MQTT_SSL_ENABLED") {
             for (name, path) in tlsFiles {
@@ -121,8 +120,17 @@ struct GatewayConfiguration: Sendable {
                 }
             }
         }
-        if let caFile = source.optionalString("MQTT_SSL_CA_FILE"), !FileManager.default.isReadableFile(atPath: caFile) {
+        let caFile = source.optionalString("MQTT_SSL_CA_FILE")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw ConfigurationError(variable: "MQTT_SSL_CA_FILE", value: caFile, allowed: "a readable PEM file, or unset")
+        }
+        if mqttTLSEnabled {
+            do {
+                mqtt.tls = try MQTTTLSConfiguration(
+                    port: tlsPort, certificateFile: tlsFiles[0].1, keyFile: tlsFiles[1].1, caFile: caFile)
+            } catch {
+                throw ConfigurationError(variable: error.variable, value: error.value, allowed: "a usable PEM file: \(error.problem)")
+            }
         }
         if let models = source.optionalString("LWM2M_MODELS_DIR") {
             var isDirectory: ObjCBool = false
@@ -136,7 +144,6 @@ struct GatewayConfiguration: Sendable {
         _ = try source.host("LWM2M_BIND_ADDRESS")
         _ = try source.port("LWM2M_BIND_PORT")
         plannedTransports = [
-            ("MQTT_SSL_ENABLED", mqttTLSEnabled),
             ("COAP_ENABLED", try source.bool("COAP_ENABLED")),
             ("LWM2M_ENABLED", try source.bool("LWM2M_ENABLED")),
         ]

@@ -96,6 +96,54 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("MQTT over TLS with a certificate made in the test; the plain port still works", arguments: versions)
+    func tls(version: String) async throws {
+        let directory = try makeTemporaryDirectory("tb-tls")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let made = try await runCommand("openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem",
+        ])
+        #expect(made.status == 0, "\(made.stderr)")
+        let fixture = try await start([
+            "MQTT_SSL_ENABLED": "true", "MQTT_SSL_PORT": "0",
+            "MQTT_SSL_CERT_FILE": directory + "/cert.pem", "MQTT_SSL_KEY_FILE": directory + "/key.pem",
+        ])
+        let listening = try await fixture.gateway.waitForLog(message: "MQTT over TLS listening")
+        let tlsPort = try #require(listening["port"] as? String)
+        let device = try await fixture.addDevice("tls-\(version)")
+        let secure = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", tlsPort, "--cafile", directory + "/cert.pem", "-u", device.token, "-V", version,
+            "-t", "v1/devices/me/telemetry", "-m", #"{"secure":true}"#, "-q", "1",
+        ])
+        #expect(secure.status == 0, "\(secure.stderr)")
+        // A client that does not trust the certificate is refused by its own TLS check.
+        let untrusted = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", tlsPort, "--capath", "/nonexistent", "--cafile", "/etc/ssl/certs/ca-certificates.crt",
+            "-u", device.token, "-V", version, "-t", "v1/devices/me/telemetry", "-m", #"{"secure":false}"#, "-q", "1",
+        ])
+        #expect(untrusted.status != 0)
+        #expect(try await publish(fixture, token: device.token, message: #"{"plain":true}"#, qos: 1, version: version).status == 0)
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        #expect(records.filter { $0.payload.contains(#""values":{"secure":true}"#) }.count == 1)
+        #expect(!records.contains { $0.payload.contains(#""secure":false"#) })
+        #expect(records.filter { $0.payload.contains(#""values":{"plain":true}"#) }.count == 1)
+        try await fixture.stop()
+    }
+
+    @Test("a TLS key that is not a key stops start-up with one line naming the variable")
+    func tlsBadKey() async throws {
+        let directory = try makeTemporaryDirectory("tb-tls-bad")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "not a key".write(toFile: directory + "/key.pem", atomically: true, encoding: .utf8)
+        try "not a certificate".write(toFile: directory + "/cert.pem", atomically: true, encoding: .utf8)
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment.merge(["MQTT_SSL_ENABLED": "true", "MQTT_SSL_CERT_FILE": directory + "/cert.pem", "MQTT_SSL_KEY_FILE": directory + "/key.pem"]) { $1 }
+        let result = try await runCommand(GatewayProcess.binary, ["config", "check"], environment: environment, directory: directory)
+        #expect(result.status == 2)
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("MQTT_SSL_CERT_FILE"), "\(result.stderr)")
+    }
+
     @Test("an unknown token is refused: return code 5 / reason 0x87", arguments: versions)
     func unknownToken(version: String) async throws {
         let fixture = try await start()

@@ -3,6 +3,7 @@ import Logging
 import MQTTCodec
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ProcessorAPI
 import ServiceLifecycle
 import Synchronization
@@ -32,37 +33,14 @@ package final class MQTTServer: Service {
     }
 
     package func run() async throws {
-        let shared = self.shared
-        let live = self.live
-        let configuration = shared.configuration
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Without TCP_NODELAY pipelined PUBACKs wait ~40 ms on Nagle and delayed ACK.
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let encoder = MQTTPacketEncoder()
-                    let handler = MQTTConnectionHandler(shared: shared, encoder: encoder)
-                    let operations = channel.pipeline.syncOperations
-                    try operations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: configuration.maximumPacketSize)))
-                    try operations.addHandler(MessageToByteHandler(encoder))
-                    try operations.addHandler(handler)
-                    let identifier = handler.connectionIdentifier
-                    live.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                    channel.closeFuture.whenComplete { _ in live.remove(identifier) }
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port)
-            .get()
-        let port = channel.localAddress?.port ?? configuration.port
-        shared.logger.info(
-            "MQTT listening", metadata: ["address": "\(configuration.host)", "port": "\(port)", "transport": "mqtt"])
-        onListening(port)
+        var listeners: [any Channel] = [try await listen(port: shared.configuration.port, tls: nil)]
+        if let tls = shared.configuration.tls {
+            listeners.append(try await listen(port: tls.port, tls: tls.context))
+        }
 
         // Serve until the group shuts down gracefully.
         try? await gracefulShutdown()
-        try? await channel.close()
+        for listener in listeners { try? await listener.close() }
         for connection in live.all {
             connection.eventLoop.execute { connection.value.serverShutdown() }
         }
@@ -75,6 +53,40 @@ package final class MQTTServer: Service {
             connection.eventLoop.execute { connection.value.close() }
         }
         shared.logger.info("MQTT server stopped")
+    }
+
+    /// One listener; with a TLS context, every connection starts with a TLS handshake.
+    private func listen(port: Int, tls: NIOSSLContext?) async throws -> any Channel {
+        let shared = self.shared
+        let live = self.live
+        let configuration = shared.configuration
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Without TCP_NODELAY pipelined PUBACKs wait ~40 ms on Nagle and delayed ACK.
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    if let tls { try operations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    let encoder = MQTTPacketEncoder()
+                    let handler = MQTTConnectionHandler(shared: shared, encoder: encoder)
+                    try operations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: configuration.maximumPacketSize)))
+                    try operations.addHandler(MessageToByteHandler(encoder))
+                    try operations.addHandler(handler)
+                    let identifier = handler.connectionIdentifier
+                    live.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                    channel.closeFuture.whenComplete { _ in live.remove(identifier) }
+                }
+            }
+            .bind(host: configuration.host, port: port)
+            .get()
+        let bound = channel.localAddress?.port ?? port
+        shared.logger.info(
+            tls == nil ? "MQTT listening" : "MQTT over TLS listening",
+            metadata: ["address": "\(configuration.host)", "port": "\(bound)", "transport": "mqtt"])
+        if tls == nil { onListening(bound) }
+        return channel
     }
 }
 

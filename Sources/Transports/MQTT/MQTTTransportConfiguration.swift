@@ -12,6 +12,8 @@ package struct MQTTTransportConfiguration: Sendable {
     package var receiveMaximum: Int
     /// Topic aliases a 5.0 client may set up (Topic Alias Maximum).
     package var topicAliasMaximum: Int
+    /// A second listener for MQTT over TLS, when MQTT_SSL_ENABLED.
+    package var tls: MQTTTLSConfiguration?
 
     package init(
         host: String = "0.0.0.0",
@@ -19,8 +21,10 @@ package struct MQTTTransportConfiguration: Sendable {
         maxConnections: Int = 10_000,
         maxPayloadSize: Int = 65_536,
         receiveMaximum: Int = 100,
-        topicAliasMaximum: Int = 16
+        topicAliasMaximum: Int = 16,
+        tls: MQTTTLSConfiguration? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.maxConnections = maxConnections
