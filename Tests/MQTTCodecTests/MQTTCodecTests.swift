@@ -160,6 +160,8 @@ struct MQTTGoldenBytesTests {
 struct MQTTMalformedTests {
     static let cases: [(String, String, MQTTProtocolVersion?, MQTTCodecError)] = [
         ("Remaining Length of five bytes", "30 FF FF FF FF 7F", .v311, .malformedRemainingLength),
+        ("HTTP bytes, refused from the first byte", "47 45 54", nil, .invalidFlags(packetType: 4, flags: 7)),
+        ("a PINGREQ before CONNECT, refused from its first byte", "C0", nil, .protocolViolation("the first packet must be CONNECT")),
         ("packet type 0", "00 00", .v311, .invalidPacketType(0)),
         ("AUTH on 3.1.1", "F0 00", .v311, .invalidPacketType(15)),
         ("PUBLISH with QoS 3", "36 05 00 01 " + ascii("t") + " 00 01", .v311, .invalidQoS),

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// Why a message was not delivered. The raw values are the `reason` label of
 /// `tb_gateway_messages_dropped_total`; the set is closed so the label stays bounded.
 package enum DropReason: String, Sendable, CaseIterable, Error {
@@ -25,4 +27,18 @@ package enum DeliveryOutcome: Sendable, Equatable {
 /// thread, an HTTP client event loop, the processor on a time-out).
 package protocol DeliveryCompletion: Sendable {
     func complete(_ outcome: DeliveryOutcome)
+
+    /// The event loop the answer is written on, if any. A sink that learns
+    /// many verdicts at once (Kafka's delivery reports) hands each loop its
+    /// whole list in one `execute` instead of one hop per message
+    /// (architecture.md, hot path step 4).
+    var eventLoop: (any EventLoop)? { get }
+
+    /// Called on `eventLoop` by such a sink, instead of `complete`.
+    func completeOnEventLoop(_ outcome: DeliveryOutcome)
+}
+
+extension DeliveryCompletion {
+    package var eventLoop: (any EventLoop)? { nil }
+    package func completeOnEventLoop(_ outcome: DeliveryOutcome) { complete(outcome) }
 }

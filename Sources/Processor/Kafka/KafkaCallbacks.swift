@@ -1,5 +1,6 @@
 import CRdKafka
 import Logging
+import NIOCore
 import ProcessorAPI
 import Synchronization
 
@@ -22,9 +23,11 @@ final class KafkaCallbacks: @unchecked Sendable {
         self.metrics = metrics
     }
 
-    /// Settles the reports of one poll.
+    /// Settles the reports of one poll: completions bound to an event loop
+    /// are grouped so each loop gets its list in one `execute`.
     func settleReports() {
         guard !reports.isEmpty else { return }
+        var perLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [(any DeliveryCompletion, DeliveryOutcome)])] = [:]
         for (pending, code) in reports {
             let outcome: DeliveryOutcome
             switch code {
@@ -40,18 +43,28 @@ final class KafkaCallbacks: @unchecked Sendable {
                     metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"]
                 )
             }
-            switch pending.settle(outcome) {
+            guard let decided = pending.settle(outcome) else { continue }
+            switch decided {
             case .delivered:
                 metrics.sent(sink: "kafka")
                 metrics.sinkLatency(sink: "kafka", since: pending.enqueuedAt)
             case .failed(let reason):
                 metrics.dropped(reason)
                 metrics.error(.sink)
-            case nil:
-                break
+            }
+            if let loop = pending.completion.eventLoop {
+                perLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append((pending.completion, decided))
+            } else {
+                pending.completion.complete(decided)
             }
         }
         reports.removeAll(keepingCapacity: true)
+        for (_, batch) in perLoop {
+            let completions = batch.completions
+            batch.loop.execute {
+                for (completion, outcome) in completions { completion.completeOnEventLoop(outcome) }
+            }
+        }
         if allBrokersDown.exchange(false, ordering: .relaxed) {
             logger.notice("Kafka: delivery reports flow again")
         }

@@ -87,7 +87,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
             enqueuedAt: message.enqueuedAt
         )
         if message.entries.isEmpty {
-            pending.settle(.delivered, records: 0)
+            message.completion.complete(.delivered)
             return
         }
         let topic = topicHandles[message.kind]!
@@ -115,7 +115,8 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
                 if code != RD_KAFKA_RESP_ERR__QUEUE_FULL {
                     logger.error("Kafka produce failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
                 }
-                if pending.settle(.failed(reason), records: message.entries.count - position) != nil {
+                if let decided = pending.settle(.failed(reason), records: message.entries.count - position) {
+                    message.completion.complete(decided)
                     callbacks.metrics.dropped(reason)
                     callbacks.metrics.error(.sink)
                 }

@@ -18,17 +18,14 @@ final class PendingDelivery: Sendable {
     }
 
     /// Records the verdict on `count` records; returns the message's outcome
-    /// when this call decided it.
-    @discardableResult
+    /// when this call decided it. The caller completes the message.
     func settle(_ outcome: DeliveryOutcome, records count: Int = 1) -> DeliveryOutcome? {
         var decided: DeliveryOutcome?
         if case .failed = outcome, !failed.exchange(true, ordering: .acquiringAndReleasing) {
-            completion.complete(outcome)
             decided = outcome
         }
         let left = remaining.subtract(count, ordering: .acquiringAndReleasing).newValue
         if left == 0, !failed.load(ordering: .acquiring) {
-            completion.complete(.delivered)
             decided = .delivered
         }
         return decided

@@ -296,4 +296,10 @@ final class HTTPResponseCompletion: DeliveryCompletion {
         let (handler, generation) = (self.handler, self.generation)
         handler.eventLoop.execute { handler.value.sinkAnswered(outcome, generation: generation) }
     }
+
+    var eventLoop: (any EventLoop)? { handler.eventLoop }
+
+    func completeOnEventLoop(_ outcome: DeliveryOutcome) {
+        handler.value.sinkAnswered(outcome, generation: generation)
+    }
 }

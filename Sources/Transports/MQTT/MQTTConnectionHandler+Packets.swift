@@ -173,10 +173,10 @@ extension MQTTConnectionHandler {
         guard state == .connected else { return }
         switch (outcome, qos) {
         case (.delivered, .atLeastOnce):
-            send(.pubAck(MQTTPublishAck(packetIdentifier: packetIdentifier)))
+            sendCoalesced(.pubAck(MQTTPublishAck(packetIdentifier: packetIdentifier)))
         case (.delivered, .exactlyOnce):
             awaitingSink.remove(packetIdentifier)
-            send(.pubRec(MQTTPublishAck(packetIdentifier: packetIdentifier)))
+            sendCoalesced(.pubRec(MQTTPublishAck(packetIdentifier: packetIdentifier)))
         case (.failed(let reason), _):
             awaitingSink.remove(packetIdentifier)
             exactlyOnceReceived.remove(packetIdentifier)

@@ -62,6 +62,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var blocked = false
     /// Set at server shutdown: close when nothing is in flight.
     var closingWhenIdle = false
+    /// A flush is scheduled for acknowledgements written without one.
+    var flushScheduled = false
 
     var topicAliases: [UInt16: String] = [:]
     var subscriptions: [String: MQTTQoS] = [:]
@@ -162,6 +164,21 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(packet), promise: nil)
         } else {
             context.write(wrapOutboundOut(packet), promise: nil)
+        }
+    }
+
+    /// Writes an acknowledgement and flushes once after the current batch of
+    /// verdicts, not once per acknowledgement (hot path step 5).
+    func sendCoalesced(_ packet: MQTTPacket) {
+        guard let context, state != .closed else { return }
+        context.write(wrapOutboundOut(packet), promise: nil)
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            handler.flushScheduled = false
+            handler.context?.flush()
         }
     }
 

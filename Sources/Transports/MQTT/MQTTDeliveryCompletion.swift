@@ -20,6 +20,12 @@ final class MQTTDeliveryCompletion: DeliveryCompletion {
             handler.value.sinkAnswered(packetIdentifier: packetIdentifier, qos: qos, outcome: outcome)
         }
     }
+
+    var eventLoop: (any EventLoop)? { handler.eventLoop }
+
+    func completeOnEventLoop(_ outcome: DeliveryOutcome) {
+        handler.value.sinkAnswered(packetIdentifier: packetIdentifier, qos: qos, outcome: outcome)
+    }
 }
 
 /// QoS 0 messages need no answer; the sink still counts them.

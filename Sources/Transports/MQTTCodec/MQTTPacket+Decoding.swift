@@ -12,6 +12,9 @@ extension MQTTPacket {
         maximumPacketSize: Int = mqttMaximumRemainingLength + 5
     ) throws(MQTTCodecError) -> MQTTPacket? {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        // The first byte alone can be wrong: refuse it before waiting for the
+        // rest, so bytes that are not MQTT are dropped at once.
+        try validateFixedHeader(type: first >> 4, flags: first & 0x0F, version: version)
         // Remaining Length: 1-4 bytes (MQTT 3.1.1 §2.2.3).
         var remaining = 0
         var multiplier = 1
@@ -34,12 +37,8 @@ extension MQTTPacket {
         return packet
     }
 
-    private static func decode(
-        type: UInt8,
-        flags: UInt8,
-        body: inout ByteBuffer,
-        version: MQTTProtocolVersion?
-    ) throws(MQTTCodecError) -> MQTTPacket {
+    private static func validateFixedHeader(type: UInt8, flags: UInt8, version: MQTTProtocolVersion?) throws(MQTTCodecError) {
+        guard type != 0 else { throw .invalidPacketType(0) }
         // Reserved flags (MQTT-2.2.2-1/2): PUBLISH has its own, PUBREL,
         // SUBSCRIBE and UNSUBSCRIBE are 0b0010, everything else 0.
         let expectedFlags: UInt8? =
@@ -49,6 +48,17 @@ extension MQTTPacket {
             default: 0
             }
         if let expectedFlags, flags != expectedFlags { throw .invalidFlags(packetType: type, flags: flags) }
+        if type == 3, flags & 0x06 == 0x06 { throw .invalidQoS }
+        if type != 1, version == nil { throw .protocolViolation("the first packet must be CONNECT") }
+        if type == 15, version == .v311 { throw .invalidPacketType(15) }
+    }
+
+    private static func decode(
+        type: UInt8,
+        flags: UInt8,
+        body: inout ByteBuffer,
+        version: MQTTProtocolVersion?
+    ) throws(MQTTCodecError) -> MQTTPacket {
         if type == 1 { return .connect(try MQTTConnect.read(from: &body)) }
         guard let version else { throw .protocolViolation("the first packet must be CONNECT") }
         let v5 = version == .v5
