@@ -143,3 +143,61 @@ struct MessageProcessorTests {
         #expect(queued.allSatisfy { $0.outcome == .delivered })
     }
 }
+
+/// A sink that can take messages inline (as Kafka's does), or refuse to.
+final class InlineSink: MessageSink {
+    let name = "kafka"
+    let takesInline = true
+    private let state = Mutex<(inline: [Int64], batched: [Int64], accept: Bool)>(([], [], true))
+
+    var inline: [Int64] { state.withLock { $0.inline } }
+    var batched: [Int64] { state.withLock { $0.batched } }
+    func refuseInline() { state.withLock { $0.accept = false } }
+
+    func sendNow(_ message: GatewayMessage) -> Bool {
+        let taken = state.withLock { state -> Bool in
+            guard state.accept else { return false }
+            state.inline.append(message.entries[0].ts)
+            return true
+        }
+        if taken { message.completion.complete(.delivered) }
+        return taken
+    }
+
+    func send(_ batch: [GatewayMessage]) async {
+        state.withLock { $0.batched += batch.map { $0.entries[0].ts } }
+        for message in batch { message.completion.complete(.delivered) }
+    }
+
+    func isReachable() async -> Bool { true }
+    func drain(timeout: Duration) async -> Int { 0 }
+}
+
+@Suite("Processor: inline hand-off to an idle sink")
+struct InlineHandOffTests {
+    @Test("an idle sink that takes work inline gets it on the submitting thread; refused work goes through the queue, in order")
+    func inlineThenQueue() async throws {
+        let sink = InlineSink()
+        let processor = MessageProcessor(
+            configuration: ProcessorConfiguration(batchSize: 10, batchTimeout: .seconds(60)), sink: sink,
+            metrics: GatewayMetrics(), logger: testLogger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await processor.run() }
+            let first = RecordingCompletion()
+            #expect(processor.submit(message(ts: 1, completion: first)) == .accepted)
+            // Completed before submit returned: no queue, no batcher.
+            #expect(first.outcome == .delivered)
+            #expect(sink.inline == [1] && processor.queueDepth == 0)
+
+            sink.refuseInline()
+            let later = (2...4).map { _ in RecordingCompletion() }
+            for (offset, completion) in later.enumerated() {
+                #expect(processor.submit(message(ts: Int64(2 + offset), completion: completion)) == .accepted)
+            }
+            #expect(await waitUntil { later.allSatisfy { $0.outcome == .delivered } })
+            #expect(sink.batched == [2, 3, 4])
+            processor.stopAccepting()
+            try await group.waitForAll()
+        }
+    }
+}

@@ -17,6 +17,9 @@ package final class MessageProcessor: MessageIngest, Service {
         /// The batcher, parked while the queue is empty.
         var waiter: CheckedContinuation<Void, Never>?
         var accepting = true
+        /// Someone is handing messages to the sink: the batcher or a
+        /// submitter sending inline. One at a time keeps each device's order.
+        var sinkBusy = false
     }
 
     private let state = Mutex(State())
@@ -26,6 +29,8 @@ package final class MessageProcessor: MessageIngest, Service {
     private let logger: Logger
     /// The clock BATCH_TIMEOUT is measured on (injected by tests).
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// Whether the sink may be handed messages on the submitter's thread.
+    private let sinkTakesInline: Bool
 
     package init(
         configuration: ProcessorConfiguration,
@@ -39,6 +44,7 @@ package final class MessageProcessor: MessageIngest, Service {
         self.metrics = metrics
         self.logger = logger
         self.now = now
+        self.sinkTakesInline = sink.takesInline
     }
 
     // MARK: Ingest (any thread, never suspends)
@@ -46,17 +52,45 @@ package final class MessageProcessor: MessageIngest, Service {
     package func submit(_ message: GatewayMessage) -> IngestResult {
         var message = message
         message.enqueuedAt = now()
-        let (result, waiter) = state.withLock { state -> (IngestResult, CheckedContinuation<Void, Never>?) in
-            guard state.accepting else { return (.refused(.shuttingDown), nil) }
-            guard state.queue.count < configuration.queueCapacity else { return (.refused(.queueFull), nil) }
+        enum Decision { case refused(DropReason), queued(CheckedContinuation<Void, Never>?), inline }
+        let decision = state.withLock { state -> Decision in
+            guard state.accepting else { return .refused(.shuttingDown) }
+            // An idle sink that can take work on this thread gets it at once:
+            // no queue, no wake-up of the batcher (the common case at low and
+            // moderate load; under load the queue batches as before).
+            if !state.sinkBusy, state.queue.isEmpty, sinkTakesInline {
+                state.sinkBusy = true
+                return .inline
+            }
+            guard state.queue.count < configuration.queueCapacity else { return .refused(.queueFull) }
             state.queue.append(message)
             let waiter = state.waiter
             state.waiter = nil
-            return (.accepted, waiter)
+            return .queued(waiter)
         }
-        waiter?.resume()
-        if case .refused(let reason) = result { metrics.dropped(reason) }
-        return result
+        switch decision {
+        case .refused(let reason):
+            metrics.dropped(reason)
+            return .refused(reason)
+        case .queued(let waiter):
+            waiter?.resume()
+            return .accepted
+        case .inline:
+            let taken = sink.sendNow(message)
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.sinkBusy = false
+                // Not taken (librdkafka's queue is full): first in line for the batcher.
+                if !taken { state.queue.prepend(message) }
+                // Wake a batcher that waited for this send: for queued work,
+                // or to finish a shutdown that began meanwhile.
+                guard !state.queue.isEmpty || !state.accepting else { return nil }
+                let waiter = state.waiter
+                state.waiter = nil
+                return waiter
+            }
+            waiter?.resume()
+            return .accepted
+        }
     }
 
     /// Messages waiting for the sink.
@@ -97,6 +131,7 @@ package final class MessageProcessor: MessageIngest, Service {
         while let batch = await nextBatch() {
             metrics.batchSize(batch.count)
             await sink.send(batch)
+            state.withLock { $0.sinkBusy = false }
         }
     }
 
@@ -110,7 +145,7 @@ package final class MessageProcessor: MessageIngest, Service {
             if !expired.isEmpty { continue }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if !state.queue.isEmpty || !state.accepting { return true }
+                    if (!state.queue.isEmpty && !state.sinkBusy) || (!state.accepting && !state.sinkBusy) { return true }
                     state.waiter = continuation
                     return false
                 }
@@ -124,6 +159,8 @@ package final class MessageProcessor: MessageIngest, Service {
         return state.withLock { state in
             var batch: [GatewayMessage] = []
             var expired: [GatewayMessage] = []
+            // A submitter is sending inline: wait for it (it wakes the batcher).
+            guard !state.sinkBusy else { return (batch, expired, false) }
             let count = min(state.queue.count, configuration.batchSize)
             batch.reserveCapacity(count)
             while batch.count < configuration.batchSize, let message = state.queue.popFirst() {
@@ -134,6 +171,7 @@ package final class MessageProcessor: MessageIngest, Service {
                 }
             }
             metrics.queueDepth(state.queue.count)
+            if !batch.isEmpty { state.sinkBusy = true }
             return (batch, expired, !state.accepting && state.queue.isEmpty)
         }
     }

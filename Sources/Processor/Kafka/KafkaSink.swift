@@ -15,6 +15,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     // @unchecked: the C handles are created in init and destroyed in deinit;
     // librdkafka's handles are thread-safe for produce, poll and metadata.
     package let name = "kafka"
+    package let takesInline = true
     private let handle: OpaquePointer
     private let topicHandles: [MessageKind: OpaquePointer]
     private let callbacks: KafkaCallbacks
@@ -81,47 +82,78 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     }
 
     private func produce(_ message: GatewayMessage, scratch value: inout [UInt8]) async {
-        let pending = PendingDelivery(
-            completion: message.completion,
-            records: message.entries.count,
-            enqueuedAt: message.enqueuedAt
-        )
         if message.entries.isEmpty {
             message.completion.complete(.delivered)
             return
         }
+        let pending = PendingDelivery(
+            completion: message.completion, records: message.entries.count, enqueuedAt: message.enqueuedAt)
+        let deadline = ContinuousClock.now + enqueueTimeout
+        var position = 0
+        while true {
+            let (code, stopped) = produceRecords(message, pending: pending, from: position, scratch: &value)
+            position = stopped
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR { return }
+            // The local queue is full (a broker outage under load): wait for
+            // room up to the bound, then give up on the rest of this message.
+            if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+                continue
+            }
+            fail(message, pending: pending, code: code, from: position)
+            return
+        }
+    }
+
+    /// Hands the message to librdkafka on the caller's thread without
+    /// waiting; false, with nothing produced, when librdkafka's queue is full.
+    package func sendNow(_ message: GatewayMessage) -> Bool {
+        if message.entries.isEmpty {
+            message.completion.complete(.delivered)
+            return true
+        }
+        let pending = PendingDelivery(
+            completion: message.completion, records: message.entries.count, enqueuedAt: message.enqueuedAt)
+        var value: [UInt8] = []
+        value.reserveCapacity(256)
+        let (code, stopped) = produceRecords(message, pending: pending, from: 0, scratch: &value)
+        if code == RD_KAFKA_RESP_ERR_NO_ERROR { return true }
+        if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, stopped == 0 { return false }
+        fail(message, pending: pending, code: code, from: stopped)
+        return true
+    }
+
+    /// Produces the message's records from `position` on; stops at the
+    /// first error and returns it with the position it stopped at.
+    private func produceRecords(
+        _ message: GatewayMessage,
+        pending: PendingDelivery,
+        from position: Int,
+        scratch value: inout [UInt8]
+    ) -> (rd_kafka_resp_err_t, Int) {
         let topic = topicHandles[message.kind]!
         var key = message.device.id
-        let deadline = ContinuousClock.now + enqueueTimeout
-        for (position, entry) in message.entries.enumerated() {
+        for index in position..<message.entries.count {
             value.removeAll(keepingCapacity: true)
             RecordEncoder.append(
-                device: message.device,
-                entry: entry,
-                transport: message.transport,
-                receivedAt: message.receivedAt,
-                to: &value
-            )
-            while true {
-                let code = produceRecord(topic: topic, key: &key, value: value, message: message, pending: pending)
-                if code == RD_KAFKA_RESP_ERR_NO_ERROR { break }
-                // The local queue is full (a broker outage under load): wait
-                // for room up to the bound, then give up on this message.
-                if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(5))
-                    continue
-                }
-                let reason: DropReason = code == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .sinkTimeout : .sinkError
-                if code != RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                    logger.error("Kafka produce failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
-                }
-                if let decided = pending.settle(.failed(reason), records: message.entries.count - position) {
-                    message.completion.complete(decided)
-                    callbacks.metrics.dropped(reason)
-                    callbacks.metrics.error(.sink)
-                }
-                return
-            }
+                device: message.device, entry: message.entries[index], transport: message.transport,
+                receivedAt: message.receivedAt, to: &value)
+            let code = produceRecord(topic: topic, key: &key, value: value, message: message, pending: pending)
+            if code != RD_KAFKA_RESP_ERR_NO_ERROR { return (code, index) }
+        }
+        return (RD_KAFKA_RESP_ERR_NO_ERROR, message.entries.count)
+    }
+
+    /// Fails a message whose records from `position` on were not produced.
+    private func fail(_ message: GatewayMessage, pending: PendingDelivery, code: rd_kafka_resp_err_t, from position: Int) {
+        let reason: DropReason = code == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .sinkTimeout : .sinkError
+        if code != RD_KAFKA_RESP_ERR__QUEUE_FULL {
+            logger.error("Kafka produce failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
+        }
+        if let decided = pending.settle(.failed(reason), records: message.entries.count - position) {
+            message.completion.complete(decided)
+            callbacks.metrics.dropped(reason)
+            callbacks.metrics.error(.sink)
         }
     }
 

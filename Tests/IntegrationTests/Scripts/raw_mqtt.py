@@ -1,8 +1,9 @@
 """Raw-socket MQTT peer for the integration tests: writes hand-made bytes
 (from the MQTT 3.1.1 specification), independent of the gateway's codec.
 
-usage: raw_mqtt.py keepalive HOST PORT TOKEN   -> CONNECT with keep-alive 1 s,
-           then silence; prints the seconds until the server closed.
+usage: raw_mqtt.py keepalive HOST PORT TOKEN [4|5] -> CONNECT (3.1.1 or 5.0)
+           with keep-alive 1 s, then silence; prints the seconds until the
+           server closed.
        raw_mqtt.py garbage HOST PORT           -> sends bytes that are not MQTT;
            prints "closed" when the server closes the socket.
 """
@@ -12,9 +13,11 @@ import sys
 import time
 
 
-def connect_packet(token: str, keepalive: int) -> bytes:
+def connect_packet(token: str, keepalive: int, level: int = 4) -> bytes:
     user = token.encode()
-    variable = b"\x00\x04MQTT\x04\x82" + struct.pack(">H", keepalive)
+    variable = b"\x00\x04MQTT" + bytes([level]) + b"\x82" + struct.pack(">H", keepalive)
+    if level == 5:
+        variable += b"\x00"  # no properties
     payload = struct.pack(">H", 3) + b"raw" + struct.pack(">H", len(user)) + user
     body = variable + payload
     return bytes([0x10, len(body)]) + body
@@ -38,9 +41,12 @@ def main() -> None:
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sock = socket.create_connection((host, port), timeout=5)
     if mode == "keepalive":
-        sock.sendall(connect_packet(sys.argv[4], 1))
-        connack = sock.recv(4)
-        assert connack == b"\x20\x02\x00\x00", connack
+        level = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+        sock.sendall(connect_packet(sys.argv[4], 1, level))
+        header = sock.recv(2)
+        assert header[0] == 0x20, header
+        connack = sock.recv(header[1])
+        assert connack[1] == 0x00, connack  # accepted
         print(f"{wait_closed(sock, 10):.2f}")
     elif mode == "garbage":
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
