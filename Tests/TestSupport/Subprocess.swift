@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -8,13 +9,16 @@ package struct CommandResult: Sendable {
     package let stderr: String
 }
 
-/// Runs a command to completion without blocking a cooperative thread.
+/// Runs a command to completion without blocking a cooperative thread. A
+/// command still running after `timeout` is killed, so a stuck peer fails
+/// its test instead of hanging the suite.
 package func runCommand(
     _ executable: String,
     _ arguments: [String],
     environment: [String: String]? = nil,
     directory: String? = nil,
-    input: Data? = nil
+    input: Data? = nil,
+    timeout: Duration = .seconds(90)
 ) async throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : try which(executable))
@@ -36,6 +40,10 @@ package func runCommand(
             try process.run()
             if let input { inputPipe.fileHandleForWriting.write(input) }
             try? inputPipe.fileHandleForWriting.close()
+            let watchdog = ProcessWatchdog(process)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.components.seconds * 1000))) {
+                watchdog.killIfRunning()
+            }
         } catch {
             continuation.resume(throwing: error)
         }
@@ -82,4 +90,15 @@ package func makeTemporaryDirectory(_ prefix: String = "tb-gateway-test") throws
     let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Kills a command that outlived its time-out.
+final class ProcessWatchdog: @unchecked Sendable {
+    // @unchecked: Process is only asked whether it runs and told to stop,
+    // both safe from any thread.
+    private let process: Process
+    init(_ process: Process) { self.process = process }
+    func killIfRunning() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
 }

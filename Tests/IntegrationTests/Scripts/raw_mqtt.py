@@ -6,6 +6,8 @@ usage: raw_mqtt.py keepalive HOST PORT TOKEN [4|5] -> CONNECT (3.1.1 or 5.0)
            server closed.
        raw_mqtt.py garbage HOST PORT           -> sends bytes that are not MQTT;
            prints "closed" when the server closes the socket.
+       raw_mqtt.py takeover HOST PORT TOKEN 4|5 -> two sessions with one token;
+           prints "taken over" when the first is closed by the server.
 """
 import socket
 import struct
@@ -48,6 +50,15 @@ def main() -> None:
         connack = sock.recv(header[1])
         assert connack[1] == 0x00, connack  # accepted
         print(f"{wait_closed(sock, 10):.2f}")
+    elif mode == "takeover":
+        level = int(sys.argv[5])
+        sock.sendall(connect_packet(sys.argv[4], 60, level))
+        assert sock.recv(2)[0] == 0x20
+        second = socket.create_connection((host, port), timeout=5)
+        second.sendall(connect_packet(sys.argv[4], 60, level))
+        assert second.recv(2)[0] == 0x20
+        print("taken over" if wait_closed(sock, 5) >= 0 else "still open")
+        second.close()
     elif mode == "garbage":
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         print("closed" if wait_closed(sock, 10) >= 0 else "open")
