@@ -77,6 +77,7 @@ package final class MessageProcessor: MessageIngest, Service {
             return .accepted
         case .inline:
             let taken = sink.sendNow(message)
+            if taken { metrics.batchSize(1) }
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.sinkBusy = false
                 // Not taken (librdkafka's queue is full): first in line for the batcher.
