@@ -213,6 +213,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/IntegrationTests",
+            exclude: ["Scripts"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,4 +1,5 @@
 import GRDB
+import ProcessorAPI
 
 extension DeviceRegistry {
     /// Attribute keys and their JSON text in one scope, ordered by key; all
@@ -68,5 +69,26 @@ extension DeviceRegistry {
                 return deleted
             }
         }
+    }
+}
+
+extension DeviceRegistry {
+    /// ThingsBoard's answer to an attribute request, `{"client":{…},"shared":{…}}`:
+    /// with neither key list both scopes whole, with one only that scope.
+    package func attributeResponse(deviceId: String, clientKeys: [String]?, sharedKeys: [String]?) async throws(RegistryError) -> String {
+        let neither = clientKeys == nil && sharedKeys == nil
+        var sections: [String] = []
+        if neither || clientKeys != nil {
+            sections.append(#""client":"# + Self.jsonObject(try await attributes(deviceId: deviceId, scope: .client, keys: clientKeys)))
+        }
+        if neither || sharedKeys != nil {
+            sections.append(#""shared":"# + Self.jsonObject(try await attributes(deviceId: deviceId, scope: .shared, keys: sharedKeys)))
+        }
+        return "{" + sections.joined(separator: ",") + "}"
+    }
+
+    /// Keys and their stored JSON text as one JSON object.
+    package static func jsonObject(_ values: [(key: String, json: String)]) -> String {
+        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
     }
 }

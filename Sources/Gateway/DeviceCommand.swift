@@ -45,18 +45,9 @@ struct DeviceCommand: AsyncParsableCommand {
         return device
     }
 
+    /// The admin API's device JSON, so scripts read one format.
     static func json(_ device: Device, token: String? = nil) -> String {
-        var fields = [
-            #""id":"# + JSONEscaping.quoted(device.id),
-            #""name":"# + JSONEscaping.quoted(device.name),
-            #""type":"# + JSONEscaping.quoted(device.type),
-            #""enabled":"# + (device.enabled ? "true" : "false"),
-            #""createdAt":"# + String(device.createdAt),
-            #""updatedAt":"# + String(device.updatedAt),
-            #""lastActivityAt":"# + (device.lastActivityAt.map { String($0) } ?? "null"),
-        ]
-        if let token { fields.append(#""token":"# + JSONEscaping.quoted(token)) }
-        return "{" + fields.joined(separator: ",") + "}"
+        AdminResponses.device(device, token: token)
     }
 
     static func text(_ device: Device) -> String {
@@ -82,11 +73,11 @@ struct DeviceCommand: AsyncParsableCommand {
                 try await registry.createDevice(name: name, type: type, token: self.token)
             }
             if options.json {
-                print(DeviceCommand.json(device, token: token))
+                print(DeviceCommand.json(device, token: token))  // allowed: CLI output
             } else {
-                print(DeviceCommand.text(device))
-                print("access token:  \(token)")
-                print("(the token is shown only now; the registry keeps its SHA-256 hash)")
+                print(DeviceCommand.text(device))  // allowed: CLI output
+                print("access token:  \(token)")  // allowed: CLI output
+                print("(the token is shown only now; the registry keeps its SHA-256 hash)")  // allowed: CLI output
             }
         }
     }
@@ -117,7 +108,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 let given = fields.count > 2 && !fields[2].isEmpty ? fields[2] : nil
                 do {
                     let (_, token) = try await registry.createDevice(name: name, type: type, token: given)
-                    print("\(name),\(token)")
+                    print("\(name),\(token)")  // allowed: CLI output
                 } catch {
                     printError("line \(number + 1): \(error)")
                     throw ExitCode(1)
@@ -134,11 +125,11 @@ struct DeviceCommand: AsyncParsableCommand {
             let registry = try DeviceCommand.openRegistry()
             let devices = try await perform { () async throws(RegistryError) in try await registry.listDevices(limit: Int.max) }
             if options.json {
-                print("[" + devices.map { DeviceCommand.json($0) }.joined(separator: ",") + "]")
+                print("[" + devices.map { DeviceCommand.json($0) }.joined(separator: ",") + "]")  // allowed: CLI output
                 return
             }
             for device in devices {
-                print("\(device.name)\t\(device.type)\t\(device.enabled ? "enabled" : "disabled")\t\(device.id)")
+                print("\(device.name)\t\(device.type)\t\(device.enabled ? "enabled" : "disabled")\t\(device.id)")  // allowed: CLI output
             }
         }
     }
@@ -150,7 +141,7 @@ struct DeviceCommand: AsyncParsableCommand {
 
         func run() async throws {
             let device = try await DeviceCommand.find(try DeviceCommand.openRegistry(), name)
-            print(options.json ? DeviceCommand.json(device) : DeviceCommand.text(device))
+            print(options.json ? DeviceCommand.json(device) : DeviceCommand.text(device))  // allowed: CLI output
         }
     }
 
@@ -167,7 +158,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let token = try await perform { () async throws(RegistryError) in
                 try await registry.rotateToken(deviceId: device.id, token: self.token)
             }
-            print(options.json ? DeviceCommand.json(device, token: token) : "access token:  \(token)")
+            print(options.json ? DeviceCommand.json(device, token: token) : "access token:  \(token)")  // allowed: CLI output
         }
     }
 
@@ -179,7 +170,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let registry = try DeviceCommand.openRegistry()
             let device = try await DeviceCommand.find(registry, name)
             _ = try await perform { () async throws(RegistryError) in try await registry.updateDevice(id: device.id, enabled: false) }
-            print("device '\(name)' disabled")
+            print("device '\(name)' disabled")  // allowed: CLI output
         }
     }
 
@@ -191,7 +182,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let registry = try DeviceCommand.openRegistry()
             let device = try await DeviceCommand.find(registry, name)
             _ = try await perform { () async throws(RegistryError) in try await registry.updateDevice(id: device.id, enabled: true) }
-            print("device '\(name)' enabled")
+            print("device '\(name)' enabled")  // allowed: CLI output
         }
     }
 
@@ -203,7 +194,7 @@ struct DeviceCommand: AsyncParsableCommand {
             let registry = try DeviceCommand.openRegistry()
             let device = try await DeviceCommand.find(registry, name)
             try await perform { () async throws(RegistryError) in try await registry.removeDevice(id: device.id) }
-            print("device '\(name)' removed")
+            print("device '\(name)' removed")  // allowed: CLI output
         }
     }
 }

@@ -42,6 +42,6 @@ enum AdminResponses {
     }
 
     static func attributes(_ values: [(key: String, json: String)]) -> String {
-        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
+        DeviceRegistry.jsonObject(values)
     }
 }

@@ -212,8 +212,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         let registry = api.registry
         let deviceId = device.id
         Task {
-            let body = try? await HTTPDeviceHandler.attributesBody(
-                registry: registry, deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
+            let body = try? await registry.attributeResponse(deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
             bound.eventLoop.execute {
                 let handler = bound.value
                 guard let body else {
@@ -223,28 +222,6 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
                 handler.respond(.json(.ok, body))
             }
         }
-    }
-
-    /// `{"client":{…},"shared":{…}}`: with neither key list both scopes
-    /// whole, with one only that scope (ThingsBoard's answer shape).
-    static func attributesBody(
-        registry: DeviceRegistry, deviceId: String, clientKeys: [String]?, sharedKeys: [String]?
-    ) async throws -> String {
-        let neither = clientKeys == nil && sharedKeys == nil
-        var sections: [String] = []
-        if neither || clientKeys != nil {
-            let values = try await registry.attributes(deviceId: deviceId, scope: .client, keys: clientKeys)
-            sections.append(#""client":"# + object(values))
-        }
-        if neither || sharedKeys != nil {
-            let values = try await registry.attributes(deviceId: deviceId, scope: .shared, keys: sharedKeys)
-            sections.append(#""shared":"# + object(values))
-        }
-        return "{" + sections.joined(separator: ",") + "}"
-    }
-
-    static func object(_ values: [(key: String, json: String)]) -> String {
-        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
     }
 
     // MARK: Responses and shutdown

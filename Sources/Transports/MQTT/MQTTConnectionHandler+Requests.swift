@@ -37,8 +37,7 @@ extension MQTTConnectionHandler {
         let deviceId = device.id
         Task {
             do {
-                let body = try await MQTTConnectionHandler.attributeResponse(
-                    registry: registry, deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
+                let body = try await registry.attributeResponse(deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
                 handler.eventLoop.execute {
                     handler.value.publishToDevice(
                         topic: ThingsBoardMQTTTopic.attributesResponsePrefix + id, payload: ByteBuffer(string: body))
@@ -47,27 +46,6 @@ extension MQTTConnectionHandler {
                 handler.eventLoop.execute { handler.value.metrics.error(.registry) }
             }
         }
-    }
-
-    /// `{"client":{…},"shared":{…}}`; with neither key list, both scopes whole.
-    static func attributeResponse(
-        registry: DeviceRegistry, deviceId: String, clientKeys: [String]?, sharedKeys: [String]?
-    ) async throws -> String {
-        let neither = clientKeys == nil && sharedKeys == nil
-        var sections: [String] = []
-        if neither || clientKeys != nil {
-            let values = try await registry.attributes(deviceId: deviceId, scope: .client, keys: clientKeys)
-            sections.append(#""client":"# + object(values))
-        }
-        if neither || sharedKeys != nil {
-            let values = try await registry.attributes(deviceId: deviceId, scope: .shared, keys: sharedKeys)
-            sections.append(#""shared":"# + object(values))
-        }
-        return "{" + sections.joined(separator: ",") + "}"
-    }
-
-    static func object(_ values: [(key: String, json: String)]) -> String {
-        "{" + values.map { JSONEscaping.quoted($0.key) + ":" + $0.json }.joined(separator: ",") + "}"
     }
 
     /// The key lists of an attribute request; nil when a list is absent.
