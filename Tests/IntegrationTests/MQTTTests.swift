@@ -190,6 +190,47 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("MQTT_MAX_CONNECTIONS: the connection past the limit gets CONNACK 3 / 0x88", arguments: versions)
+    func connectionLimit(version: String) async throws {
+        let fixture = try await start(["MQTT_MAX_CONNECTIONS": "1"])
+        let holder = try await fixture.addDevice("holder")
+        let other = try await fixture.addDevice("other")
+        let first = Task {
+            try await runCommand("mosquitto_sub", [
+                "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", holder.token, "-V", version,
+                "-t", "v1/devices/me/attributes", "-W", "6",
+            ])
+        }
+        #expect(try await eventually { fixture.gateway.logs.contains { $0["message"] as? String == "MQTT device connected" } })
+        let refused = try await publish(fixture, token: other.token, message: #"{"a":1}"#, qos: 1, version: version)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.lowercased().contains("unavailable"), "\(refused.stderr)")
+        _ = try await first.value
+        // The slot is free again once the first connection ended.
+        #expect(try await eventually { try await publish(fixture, token: other.token, message: #"{"a":2}"#, qos: 1, version: version).status == 0 })
+        try await fixture.stop()
+    }
+
+    @Test("a payload over MAX_PAYLOAD_SIZE closes that connection and is counted; the device can go on", arguments: versions)
+    func payloadLimit(version: String) async throws {
+        let fixture = try await start(["MAX_PAYLOAD_SIZE": "1000"])
+        let device = try await fixture.addDevice("big-\(version)")
+        let big = #"{"blob":""# + String(repeating: "z", count: 2000) + #""}"#
+        // QoS 0, so mosquitto_pub does not wait for (or retry) an answer; the
+        // server closes the connection on reading the oversize PUBLISH.
+        _ = try await publish(fixture, token: device.token, message: big, qos: 0, version: version)
+        #expect(try await eventually {
+            parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)[
+                #"tb_gateway_messages_dropped_total{reason="payload_too_large"}"#] == 1
+        })
+        #expect(fixture.gateway.logs.contains { $0["message"] as? String == "MQTT payload over MAX_PAYLOAD_SIZE; closing" }
+            || fixture.gateway.logs.contains { ($0["message"] as? String)?.hasPrefix("MQTT protocol error") == true })
+        #expect(try await publish(fixture, token: device.token, message: #"{"small":1}"#, qos: 1, version: version).status == 0)
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        #expect(records.count == 1 && records[0].payload.contains(#""small":1"#))
+        try await fixture.stop()
+    }
+
     @Test("a subscription outside the device API is refused with 0x80", arguments: versions)
     func badSubscription(version: String) async throws {
         let fixture = try await start()
