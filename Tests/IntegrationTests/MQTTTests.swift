@@ -195,14 +195,20 @@ struct MQTTTests {
         let fixture = try await start(["MQTT_MAX_CONNECTIONS": "1"])
         let holder = try await fixture.addDevice("holder")
         let other = try await fixture.addDevice("other")
+        // Held for 6 s, then stopped by runCommand's time-out (mosquitto_sub's
+        // own -W relies on SIGALRM, which a child of the test runner may have blocked).
         let first = Task {
             try await runCommand("mosquitto_sub", [
                 "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", holder.token, "-V", version,
-                "-t", "v1/devices/me/attributes", "-W", "6",
-            ])
+                "-t", "v1/devices/me/attributes",
+            ], timeout: .seconds(6))
         }
         #expect(try await eventually { fixture.gateway.logs.contains { $0["message"] as? String == "MQTT device connected" } })
-        let refused = try await publish(fixture, token: other.token, message: #"{"a":1}"#, qos: 1, version: version)
+        // mosquitto_pub retries a refused CONNECT by itself, so it is stopped after 5 s.
+        let refused = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", other.token, "-V", version,
+            "-t", "v1/devices/me/telemetry", "-m", #"{"a":1}"#, "-q", "1",
+        ], timeout: .seconds(5))
         #expect(refused.status != 0)
         #expect(refused.stderr.lowercased().contains("unavailable"), "\(refused.stderr)")
         _ = try await first.value
