@@ -2,15 +2,15 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ProcessorAPI
 import ServiceLifecycle
-import Synchronization
 
 /// The ThingsBoard HTTP device API on SwiftNIO's HTTP/1.1 pipeline, a
 /// Service of the gateway's group. (The admin API and /metrics use
 /// Hummingbird; this hot path avoids its task hop per request.)
 package final class HTTPDeviceServer: Service {
     private let api: DeviceAPI
-    private let connections = HTTPConnections()
+    private let connections = OpenConnections<HTTPDeviceHandler>()
     private let onListening: @Sendable (Int) -> Void
 
     package init(api: DeviceAPI, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
@@ -32,9 +32,7 @@ package final class HTTPDeviceServer: Service {
                         withPipeliningAssistance: true, withErrorHandling: true)
                     let handler = HTTPDeviceHandler(api: api)
                     try channel.pipeline.syncOperations.addHandler(handler)
-                    let identifier = ObjectIdentifier(channel)
-                    connections.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                    channel.closeFuture.whenComplete { _ in connections.remove(identifier) }
+                    connections.track(channel, handler)
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
@@ -56,19 +54,4 @@ package final class HTTPDeviceServer: Service {
         }
         api.logger.info("HTTP device API stopped")
     }
-}
-
-/// Open connections, for shutdown.
-final class HTTPConnections: Sendable {
-    private let connections = Mutex<[ObjectIdentifier: NIOLoopBound<HTTPDeviceHandler>]>([:])
-
-    func add(_ identifier: ObjectIdentifier, _ handler: NIOLoopBound<HTTPDeviceHandler>) {
-        connections.withLock { $0[identifier] = handler }
-    }
-
-    func remove(_ identifier: ObjectIdentifier) {
-        _ = connections.withLock { $0.removeValue(forKey: identifier) }
-    }
-
-    var all: [NIOLoopBound<HTTPDeviceHandler>] { connections.withLock { Array($0.values) } }
 }

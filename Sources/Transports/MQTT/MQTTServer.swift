@@ -12,7 +12,7 @@ import Synchronization
 /// Service of the gateway's group.
 package final class MQTTServer: Service {
     private let shared: MQTTServerContext
-    private let live = LiveConnections()
+    private let live = OpenConnections<MQTTConnectionHandler>()
     private let onListening: @Sendable (Int) -> Void
 
     package init(
@@ -74,9 +74,7 @@ package final class MQTTServer: Service {
                     try operations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: configuration.maximumPacketSize)))
                     try operations.addHandler(MessageToByteHandler(encoder))
                     try operations.addHandler(handler)
-                    let identifier = handler.connectionIdentifier
-                    live.add(identifier, NIOLoopBound(handler, eventLoop: channel.eventLoop))
-                    channel.closeFuture.whenComplete { _ in live.remove(identifier) }
+                    live.track(channel, handler)
                 }
             }
             .bind(host: configuration.host, port: port)
@@ -88,21 +86,6 @@ package final class MQTTServer: Service {
         if tls == nil { onListening(bound) }
         return channel
     }
-}
-
-/// Open connections, for shutdown.
-final class LiveConnections: Sendable {
-    private let connections = Mutex<[UInt64: NIOLoopBound<MQTTConnectionHandler>]>([:])
-
-    func add(_ identifier: UInt64, _ handler: NIOLoopBound<MQTTConnectionHandler>) {
-        connections.withLock { $0[identifier] = handler }
-    }
-
-    func remove(_ identifier: UInt64) {
-        _ = connections.withLock { $0.removeValue(forKey: identifier) }
-    }
-
-    var all: [NIOLoopBound<MQTTConnectionHandler>] { connections.withLock { Array($0.values) } }
 }
 
 extension MQTTConnectionHandler {

@@ -19,11 +19,11 @@ package struct MQTTPacketDecoder: ByteToMessageDecoder {
         guard let packet = try MQTTPacket.read(from: &buffer, version: version, maximumPacketSize: maximumPacketSize) else {
             return .needMoreData
         }
+        // A packet other than CONNECT before CONNECT is refused by `read`
+        // from its first byte; here only the protocol level is learned.
         if case .connect(let connect) = packet {
             guard version == nil else { throw MQTTCodecError.protocolViolation("second CONNECT") }
             version = connect.protocolVersion
-        } else if version == nil {
-            throw MQTTCodecError.protocolViolation("the first packet must be CONNECT")
         }
         context.fireChannelRead(NIOAny(packet))
         return .continue
