@@ -140,11 +140,43 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "CoAPCodec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Sources/Transports/CoAPCodec",
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "CoAPEndpoint",
+            dependencies: [
+                "CoAPCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Transports/CoAPEndpoint",
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "CoAPTransport",
+            dependencies: [
+                "CoAPEndpoint", "CoAPCodec", "ProcessorAPI", "Auth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Transports/CoAP",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executable (the one composition root)
         .executableTarget(
             name: "Gateway",
             dependencies: [
-                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport",
+                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -198,6 +230,22 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             path: "Tests/MQTTCodecTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CoAPCodecTests",
+            dependencies: ["CoAPCodec", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/CoAPCodecTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CoAPEndpointTests",
+            dependencies: [
+                "CoAPEndpoint", "CoAPCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/CoAPEndpointTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
