@@ -1,0 +1,69 @@
+import CoAPCodec
+import NIOCore
+
+/// A message as its sender names it: (peer, message id) (RFC 7252 §4.5).
+struct CoAPMessageKey: Hashable {
+    let peer: SocketAddress
+    let messageId: UInt16
+}
+
+/// An exchange as a client names it: (peer, token) (RFC 7252 §5.3.2).
+struct CoAPTokenKey: Hashable {
+    let peer: SocketAddress
+    let token: CoAPToken
+}
+
+/// Remembers the message ids of requests for EXCHANGE_LIFETIME (or
+/// NON_LIFETIME), so a retransmitted request is not processed twice and
+/// gets the same answer again (RFC 7252 §4.5). Entries expire in arrival
+/// order, which is also expiry order for one lifetime, so expiry is a walk
+/// from the front of a ring buffer; the count is capped.
+struct CoAPDeduplication {
+    enum Entry {
+        /// Received, not answered yet.
+        case inProgress
+        /// The bytes sent in answer: the piggybacked ACK, the empty ACK of a
+        /// separate response, or a NON response.
+        case answered(ByteBuffer)
+    }
+
+    private var entries: [CoAPMessageKey: (entry: Entry, generation: UInt64)] = [:]
+    private var order = CircularBuffer<(key: CoAPMessageKey, generation: UInt64, expires: NIODeadline)>(initialCapacity: 1024)
+    private var generation: UInt64 = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    var count: Int { entries.count }
+
+    func lookup(_ key: CoAPMessageKey) -> Entry? {
+        entries[key]?.entry
+    }
+
+    mutating func insert(_ key: CoAPMessageKey, expires: NIODeadline) {
+        generation &+= 1
+        entries[key] = (.inProgress, generation)
+        order.append((key, generation, expires))
+        while entries.count > capacity, !order.isEmpty { removeOldest() }
+    }
+
+    /// Records the answer; a key that expired meanwhile is left forgotten.
+    mutating func answered(_ key: CoAPMessageKey, with bytes: ByteBuffer) {
+        guard let current = entries[key] else { return }
+        entries[key] = (.answered(bytes), current.generation)
+    }
+
+    mutating func expire(now: NIODeadline) {
+        while let first = order.first, first.expires <= now {
+            removeOldest()
+        }
+    }
+
+    private mutating func removeOldest() {
+        guard let first = order.popFirst() else { return }
+        // A key re-used after it was forgotten has a newer generation: keep it.
+        if entries[first.key]?.generation == first.generation { entries[first.key] = nil }
+    }
+}

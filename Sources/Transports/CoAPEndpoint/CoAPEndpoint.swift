@@ -1,0 +1,79 @@
+import CoAPCodec
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A CoAP endpoint on one UDP socket, server and client at once (RFC 7252):
+/// the ThingsBoard device API serves on it, and the LwM2M server role both
+/// serves registrations and sends requests to devices from it.
+package final class CoAPEndpoint: Sendable {
+    package let channel: any Channel
+    private let handler: NIOLoopBound<CoAPEndpointHandler>
+
+    private init(channel: any Channel, handler: NIOLoopBound<CoAPEndpointHandler>) {
+        self.channel = channel
+        self.handler = handler
+    }
+
+    package var eventLoop: any EventLoop { channel.eventLoop }
+    package var localAddress: SocketAddress? { channel.localAddress }
+
+    /// Binds the socket. `makeRequestHandler` runs on the endpoint's event
+    /// loop and builds the object that serves requests (nil: a client only;
+    /// requests are then answered 5.03).
+    package static func bind(
+        configuration: CoAPEndpointConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        makeRequestHandler: @escaping @Sendable () -> (any CoAPRequestHandler)?
+    ) async throws -> CoAPEndpoint {
+        let perRead = max(1, configuration.datagramsPerRead)
+        let channel = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.receiveBufferSize))
+            .channelOption(.datagramVectorReadMessageCount, value: perRead)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: perRead * configuration.maxDatagramSize))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = CoAPEndpointHandler(configuration: configuration, logger: logger)
+                    handler.requestHandler = makeRequestHandler()
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: CoAPEndpointHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        return CoAPEndpoint(channel: channel, handler: handler)
+    }
+
+    /// Sends a request as a client and returns its response (piggybacked or
+    /// separate). The token and message id are chosen here.
+    package func request(_ message: CoAPMessage, to peer: SocketAddress) -> EventLoopFuture<CoAPMessage> {
+        let promise = eventLoop.makePromise(of: CoAPMessage.self)
+        let handler = self.handler
+        eventLoop.execute {
+            handler.value.sendRequest(message, to: peer) { result in
+                switch result {
+                case .success(let response): promise.succeed(response)
+                case .failure(let error): promise.fail(error)
+                }
+            }
+        }
+        return promise.futureResult
+    }
+
+    package func statistics() async throws -> CoAPEndpointStatistics {
+        let handler = self.handler
+        return try await eventLoop.submit {
+            var statistics = handler.value.statistics
+            statistics.deduplicationEntries = handler.value.deduplication.count
+            return statistics
+        }.get()
+    }
+
+    package func close() async {
+        try? await channel.close()
+    }
+}

@@ -1,0 +1,250 @@
+import CoAPCodec
+import CoAPEndpoint
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// What the test server saw, readable from the test.
+final class ServerLog: Sendable {
+    let bodies = Mutex<[Int]>([])
+    let observationEnds = Mutex<[CoAPObservation.EndReason]>([])
+    let handled = Mutex(0)
+}
+
+/// A small server: /hello answers at once, /slow after 300 ms, /big with
+/// 3000 bytes, /upload with the length of what it got, /obs accepts an
+/// observation and notifies (NON) 50 ms later.
+final class TestResources: CoAPRequestHandler {
+    let log: ServerLog
+
+    init(log: ServerLog) { self.log = log }
+
+    func handleRequest(_ exchange: CoAPServerExchange) {
+        log.handled.withLock { $0 += 1 }
+        switch exchange.request.uriPath.first {
+        case "hello":
+            exchange.respond(CoAPResponse(code: .content, text: "hi"))
+        case "slow":
+            exchange.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(300)) {
+                exchange.respond(CoAPResponse(code: .content, text: "late"))
+            }
+        case "big":
+            exchange.respond(CoAPResponse(code: .content, text: String(repeating: "x", count: 3000)))
+        case "upload":
+            let length = exchange.request.payload.readableBytes
+            log.bodies.withLock { $0.append(length) }
+            exchange.respond(CoAPResponse(code: .changed, text: "\(length)"))
+        case "obs":
+            let log = self.log
+            guard let observation = exchange.acceptObservation(onCancel: { reason in log.observationEnds.withLock { $0.append(reason) } })
+            else { return exchange.respond(CoAPResponse(code: .badRequest)) }
+            exchange.respond(CoAPResponse(code: .content, text: "v0"))
+            exchange.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
+                observation.notify(CoAPResponse(code: .content, text: "v1"), confirmable: false)
+            }
+        default:
+            exchange.respond(CoAPResponse(code: .notFound))
+        }
+    }
+}
+
+func fastConfiguration() -> CoAPEndpointConfiguration {
+    var configuration = CoAPEndpointConfiguration(host: "127.0.0.1", port: 0)
+    configuration.piggybackTimeout = .milliseconds(100)
+    configuration.ackTimeout = .milliseconds(100)
+    configuration.maxRetransmit = 2
+    configuration.clientResponseTimeout = .seconds(5)
+    configuration.maxBodySize = 4000
+    return configuration
+}
+
+func withEndpoints(_ body: (CoAPEndpoint, CoAPEndpoint, SocketAddress, ServerLog) async throws -> Void) async throws {
+    let log = ServerLog()
+    let logger = Logger(label: "test")
+    let server = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: logger) { TestResources(log: log) }
+    let client = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: logger) { nil }
+    do {
+        try await body(server, client, server.localAddress!, log)
+    } catch {
+        await server.close()
+        await client.close()
+        throw error
+    }
+    await server.close()
+    await client.close()
+}
+
+func request(_ code: CoAPCode, _ path: String, type: CoAPMessageType = .confirmable, payload: String = "") -> CoAPMessage {
+    var message = CoAPMessage(type: type, code: code, messageId: 0, payload: ByteBuffer(string: payload))
+    message.setURI(path: path.split(separator: "/").map(String.init))
+    return message
+}
+
+@Suite("CoAP endpoint: message and request/response layers over loopback")
+struct CoAPEndpointTests {
+    @Test("CON request gets a piggybacked response; NON gets a NON response")
+    func piggybacked() async throws {
+        try await withEndpoints { server, client, address, _ in
+            let response = try await client.request(request(.get, "hello"), to: address).get()
+            #expect(response.type == .acknowledgement && response.code == .content && String(buffer: response.payload) == "hi")
+            let non = try await client.request(request(.get, "hello", type: .nonConfirmable), to: address).get()
+            #expect(non.type == .nonConfirmable && String(buffer: non.payload) == "hi")
+            let missing = try await client.request(request(.get, "nothing"), to: address).get()
+            #expect(missing.code == .notFound)
+        }
+    }
+
+    @Test("a slow answer becomes an empty ACK and a separate CON response")
+    func separate() async throws {
+        try await withEndpoints { server, client, address, _ in
+            let response = try await client.request(request(.get, "slow"), to: address).get()
+            #expect(response.type == .confirmable && String(buffer: response.payload) == "late")
+            let statistics = try await server.statistics()
+            #expect(statistics.separateResponses == 1)
+        }
+    }
+
+    @Test("Block1 upload is assembled; 2.31 Continue for each block but the last")
+    func block1() async throws {
+        try await withEndpoints { server, client, address, log in
+            let body = String(repeating: "a", count: 2500)
+            let chunks = stride(from: 0, to: body.count, by: 1024).map { offset in
+                String(body.dropFirst(offset).prefix(1024))
+            }
+            var last: CoAPMessage?
+            for (number, chunk) in chunks.enumerated() {
+                var block = request(.post, "upload", payload: chunk)
+                block.block1 = CoAPBlockOption(number: UInt32(number), more: number < chunks.count - 1, sizeExponent: 6)
+                let response = try await client.request(block, to: address).get()
+                if number < chunks.count - 1 {
+                    #expect(response.code == .continue)
+                    #expect(response.block1 == CoAPBlockOption(number: UInt32(number), more: true, sizeExponent: 6))
+                }
+                last = response
+            }
+            #expect(last?.code == .changed && String(buffer: last!.payload) == "2500")
+            #expect(last?.block1 == CoAPBlockOption(number: 2, more: false, sizeExponent: 6))
+            #expect(log.bodies.withLock { $0 } == [2500])
+        }
+    }
+
+    @Test("Block1 past the body limit gets 4.13 with Size1; a block out of order gets 4.08")
+    func block1Limits() async throws {
+        try await withEndpoints { server, client, address, log in
+            var announced = request(.post, "upload", payload: String(repeating: "b", count: 1024))
+            announced.block1 = CoAPBlockOption(number: 0, more: true, sizeExponent: 6)
+            announced.size1 = 100_000
+            let refused = try await client.request(announced, to: address).get()
+            #expect(refused.code == .requestEntityTooLarge && refused.size1 == 4000)
+
+            for number in 0..<4 {
+                var block = request(.post, "upload", payload: String(repeating: "c", count: 1024))
+                block.block1 = CoAPBlockOption(number: UInt32(number), more: true, sizeExponent: 6)
+                let response = try await client.request(block, to: address).get()
+                #expect(response.code == (number < 3 ? .continue : .requestEntityTooLarge))
+            }
+            var skipped = request(.post, "upload", payload: "d")
+            skipped.block1 = CoAPBlockOption(number: 7, more: false, sizeExponent: 6)
+            #expect(try await client.request(skipped, to: address).get().code == .requestEntityIncomplete)
+            #expect(log.bodies.withLock { $0 }.isEmpty)
+        }
+    }
+
+    @Test("Block2: a large response comes in blocks with Size2")
+    func block2() async throws {
+        try await withEndpoints { server, client, address, _ in
+            let first = try await client.request(request(.get, "big"), to: address).get()
+            #expect(first.payload.readableBytes == 1024)
+            #expect(first.block2 == CoAPBlockOption(number: 0, more: true, sizeExponent: 6))
+            #expect(first.size2 == 3000)
+            var third = request(.get, "big")
+            third.block2 = CoAPBlockOption(number: 2, more: false, sizeExponent: 6)
+            let last = try await client.request(third, to: address).get()
+            #expect(last.payload.readableBytes == 3000 - 2048)
+            #expect(last.block2 == CoAPBlockOption(number: 2, more: false, sizeExponent: 6))
+            var past = request(.get, "big")
+            past.block2 = CoAPBlockOption(number: 9, more: false, sizeExponent: 6)
+            #expect(try await client.request(past, to: address).get().code == .badOption)
+        }
+    }
+
+    @Test("an observation is confirmed with Observe; an RST to a notification ends it")
+    func observeReset() async throws {
+        try await withEndpoints { server, client, address, log in
+            var registration = request(.get, "obs")
+            registration.observe = 0
+            // The client endpoint forgets the token after the first response,
+            // so it answers the notification with RST (RFC 7641 §3.6).
+            let first = try await client.request(registration, to: address).get()
+            #expect(first.code == .content && first.observe != nil && String(buffer: first.payload) == "v0")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while log.observationEnds.withLock({ $0.isEmpty }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(log.observationEnds.withLock { $0 } == [.reset])
+            #expect(try await server.statistics().observations == 0)
+        }
+    }
+
+    @Test("an unanswered CON is retransmitted MAX_RETRANSMIT times with the same message id, then fails")
+    func retransmission() async throws {
+        let received = Datagrams()
+        let silent = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: Logger(label: "test")) { nil }
+        await #expect(throws: CoAPClientError.timeout) {
+            try await client.request(request(.get, "hello"), to: silent.localAddress!).get()
+        }
+        let datagrams = received.withLock { $0 }
+        #expect(datagrams.count == 3)
+        #expect(Set(datagrams.map { $0.getInteger(at: 2, as: UInt16.self) }).count == 1)
+        #expect(try await client.statistics().retransmissions == 2)
+        await client.close()
+        try await silent.close()
+    }
+
+    @Test("a CON ping gets RST; a CON with a format error gets RST; the endpoint keeps serving")
+    func resets() async throws {
+        try await withEndpoints { server, client, address, _ in
+            let replies = Datagrams()
+            let raw = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: replies)) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            for datagram in [[0x40, 0x00, 0x12, 0x34], [0x49, 0x01, 0x12, 0x35, 1, 2, 3], [0x40, 0x02, 0x12, 0x36, 0xFF]] as [[UInt8]] {
+                try await raw.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: datagram)))
+            }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while replies.withLock({ $0.count }) < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let answers = replies.withLock { $0.map { Array($0.readableBytesView) } }.sorted { $0[3] < $1[3] }
+            #expect(answers == [[0x70, 0, 0x12, 0x34], [0x70, 0, 0x12, 0x35], [0x70, 0, 0x12, 0x36]])
+            #expect(try await server.statistics().formatErrors == 2)
+            let response = try await client.request(request(.get, "hello"), to: address).get()
+            #expect(String(buffer: response.payload) == "hi")
+            try await raw.close()
+        }
+    }
+}
+
+final class Datagrams: Sendable {
+    private let list = Mutex<[ByteBuffer]>([])
+    func append(_ buffer: ByteBuffer) { list.withLock { $0.append(buffer) } }
+    func withLock<T>(_ body: ([ByteBuffer]) -> T) -> T { list.withLock { body($0) } }
+}
+
+final class Recorder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    let received: Datagrams
+    init(received: Datagrams) { self.received = received }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received.append(unwrapInboundIn(data).data)
+    }
+}
