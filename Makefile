@@ -3,10 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk docker-compose mosquitto-clients python3
+APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev sqlite3 kcat curl wrk docker-compose mosquitto-clients libcoap3-bin python3
 SWIFT_BUILD_FLAGS ?=
 
-PYTHON_PACKAGES := paho-mqtt==2.2.0
+PYTHON_PACKAGES := paho-mqtt==2.2.0 aiocoap==0.4.14
 
 .PHONY: help deps venv build release run test bench-http env-example clean
 

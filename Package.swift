@@ -176,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "Gateway",
             dependencies: [
-                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport",
+                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport", "CoAPEndpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import Auth
+import CoAPTransport
 import HTTPSink
 import HTTPTransport
 import KafkaSink
@@ -75,6 +76,13 @@ struct GatewayApp {
                 configuration: configuration.mqtt, authenticator: authenticator, registry: registry,
                 rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.mqtt")))
+        }
+        if configuration.coapEnabled {
+            let api = CoAPDeviceAPI(
+                configuration: configuration.coap, authenticator: authenticator, registry: registry,
+                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
+                logger: Logger(label: "tb-gateway.coap"))
+            services.append(CoAPDeviceServer(api: api))
         }
         if configuration.httpEnabled {
             let api = DeviceAPI(

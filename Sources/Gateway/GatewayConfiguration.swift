@@ -1,3 +1,5 @@
+import CoAPEndpoint
+import CoAPTransport
 import Foundation
 import HTTPSink
 import HTTPTransport
@@ -27,6 +29,8 @@ struct GatewayConfiguration: Sendable {
     var mqttEnabled: Bool
     var mqtt: MQTTTransportConfiguration
     var mqttTLSEnabled: Bool
+    var coapEnabled: Bool
+    var coap: CoAPTransportConfiguration
     var metricsHost: String
     var metricsPort: Int
     var admin: (host: String, port: Int, apiKey: String?)
@@ -138,13 +142,21 @@ struct GatewayConfiguration: Sendable {
                 throw ConfigurationError(variable: "LWM2M_MODELS_DIR", value: models, allowed: "an existing directory, or unset")
             }
         }
-        _ = try source.host("COAP_BIND_ADDRESS")
-        _ = try source.port("COAP_BIND_PORT")
-        _ = try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
+        coapEnabled = try source.bool("COAP_ENABLED")
+        var endpoint = CoAPEndpointConfiguration(
+            host: try source.host("COAP_BIND_ADDRESS"),
+            port: try source.port("COAP_BIND_PORT"),
+            receiveBufferSize: try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
+        )
+        endpoint.maxBodySize = maxPayload
+        coap = CoAPTransportConfiguration(
+            endpoint: endpoint,
+            ackTimeout: try source.duration("COAP_ACK_TIMEOUT"),
+            sessionTimeout: try source.duration("COAP_SESSION_TIMEOUT", minimum: .seconds(1))
+        )
         _ = try source.host("LWM2M_BIND_ADDRESS")
         _ = try source.port("LWM2M_BIND_PORT")
         plannedTransports = [
-            ("COAP_ENABLED", try source.bool("COAP_ENABLED")),
             ("LWM2M_ENABLED", try source.bool("LWM2M_ENABLED")),
         ]
     }

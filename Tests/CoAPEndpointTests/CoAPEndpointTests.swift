@@ -44,6 +44,15 @@ final class TestResources: CoAPRequestHandler {
             exchange.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
                 observation.notify(CoAPResponse(code: .content, text: "v1"), confirmable: false)
             }
+        case "obs-con":
+            // Three confirmable notifications at once, to a client that never acknowledges.
+            let log = self.log
+            guard let observation = exchange.acceptObservation(onCancel: { reason in log.observationEnds.withLock { $0.append(reason) } })
+            else { return exchange.respond(CoAPResponse(code: .badRequest)) }
+            exchange.respond(CoAPResponse(code: .content, text: "v0"))
+            for value in 1...3 {
+                observation.notify(CoAPResponse(code: .content, text: "v\(value)"), confirmable: true)
+            }
         default:
             exchange.respond(CoAPResponse(code: .notFound))
         }
@@ -206,6 +215,38 @@ struct CoAPEndpointTests {
         #expect(try await client.statistics().retransmissions == 2)
         await client.close()
         try await silent.close()
+    }
+
+    @Test("CON notifications to a silent observer: one outstanding at a time (NSTART 1), then the observer is dropped")
+    func silentObserver() async throws {
+        try await withEndpoints { server, _, address, log in
+            let received = Datagrams()
+            let silent = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            var registration = request(.get, "obs-con")
+            registration.token = CoAPToken(bytes: [7, 7])
+            registration.messageId = 4242
+            registration.observe = 0
+            try await silent.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: registration.encoded()))
+            try await Task.sleep(for: .milliseconds(300))
+            let early = received.withLock { $0 }.compactMap { try? CoAPMessage(decoding: $0) }
+            // The piggybacked registration answer, then only the first notification (maybe retransmitted).
+            #expect(early.first?.type == .acknowledgement && early.first?.observe != nil)
+            let notifications = early.dropFirst()
+            #expect(!notifications.isEmpty && Set(notifications.map(\.messageId)).count == 1)
+            #expect(notifications.allSatisfy { $0.type == .confirmable && String(buffer: $0.payload) == "v1" })
+            // No ACK ever: after MAX_RETRANSMIT the observation ends as unreachable.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while log.observationEnds.withLock({ $0.isEmpty }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(log.observationEnds.withLock { $0 } == [.unreachable])
+            #expect(try await server.statistics().observations == 0)
+            try await silent.close()
+        }
     }
 
     @Test("a CON ping gets RST; a CON with a format error gets RST; the endpoint keeps serving")

@@ -15,6 +15,7 @@ package final class GatewayProcess: @unchecked Sendable {
     package private(set) var metricsPort = 0
     package private(set) var adminPort = 0
     package private(set) var mqttPort = 0
+    package private(set) var coapPort = 0
 
     /// The built executable: beside the test bundle (both in .build/debug),
     /// or TB_GATEWAY_BINARY.
@@ -47,6 +48,8 @@ package final class GatewayProcess: @unchecked Sendable {
             "MQTT_BIND_ADDRESS": "127.0.0.1",
             "MQTT_BIND_PORT": "0",
             "COAP_ENABLED": "false",
+            "COAP_BIND_ADDRESS": "127.0.0.1",
+            "COAP_BIND_PORT": "0",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -93,6 +96,10 @@ package final class GatewayProcess: @unchecked Sendable {
         if environment["MQTT_ENABLED"] == "true" {
             let mqtt = try await waitForLog(message: "MQTT listening", timeout: timeout)
             mqttPort = Int(mqtt["port"] as? String ?? "") ?? 0
+        }
+        if environment["COAP_ENABLED"] == "true" {
+            let coap = try await waitForLog(message: "CoAP device API listening", timeout: timeout)
+            coapPort = Int(coap["port"] as? String ?? "") ?? 0
         }
         if let key = environment["ADMIN_API_KEY"], !key.isEmpty {
             let admin = try await waitForLog(message: "admin API listening", timeout: timeout)

@@ -51,6 +51,7 @@ struct AdminAPI: Sendable {
         Route(method: .delete, path: "/api/devices/:id/attributes/:scope") { api, request, context in
             await api.deleteAttributes(request, context)
         },
+        Route(method: .post, path: "/api/devices/:id/rpc") { api, request, context in await api.sendRPC(request, context) },
     ]
 
     func makeRouter(apiKey: String) -> Router<BasicRequestContext> {
@@ -242,6 +243,39 @@ extension AdminAPI {
             return AdminResponses.registryError(error)
         } catch {
             return AdminResponses.error(.internalServerError, "\(error)")
+        }
+    }
+}
+
+extension AdminAPI {
+    /// One-way server-side RPC: `{"method":"…","params":…}` is handed to
+    /// every live session of the device that carries RPC (an MQTT client
+    /// subscribed to `v1/devices/me/rpc/request/+`, a CoAP observer of
+    /// `/rpc`). The device's reply travels to the RPC topic like any uplink.
+    fileprivate func sendRPC(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        await handle {
+            let device = try await self.device(context).get()
+            guard let body = try? await request.body.collect(upTo: maxPayloadSize) else {
+                return AdminResponses.error(.contentTooLarge, "body larger than \(maxPayloadSize) bytes")
+            }
+            let fields: ThingsBoardPayload.AttributeUpdate
+            do {
+                fields = try ThingsBoardPayload.parseAttributes(body, receivedAt: 0)
+            } catch {
+                return AdminResponses.error(.badRequest, "\(error)", field: "body")
+            }
+            guard let methodJSON = fields.values.first(where: { $0.key == "method" })?.json,
+                let method = try? JSONDecoder().decode(String.self, from: Data(methodJSON.utf8)), !method.isEmpty
+            else {
+                return AdminResponses.error(.badRequest, "method must be a non-empty string", field: "method")
+            }
+            let params = fields.values.first { $0.key == "params" }?.json ?? "{}"
+            let id = deviceSessions.nextRPCIdentifier()
+            let sessions = deviceSessions.deliver(.rpcRequest(id: id, method: method, params: params), to: device.id)
+            guard sessions > 0 else {
+                return AdminResponses.error(.conflict, "device \(device.id) has no live session")
+            }
+            return AdminResponses.json(.ok, #"{"id":\#(id),"sessions":\#(sessions)}"#)
         }
     }
 }

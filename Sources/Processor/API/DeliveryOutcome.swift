@@ -42,3 +42,10 @@ extension DeliveryCompletion {
     package var eventLoop: (any EventLoop)? { nil }
     package func completeOnEventLoop(_ outcome: DeliveryOutcome) { complete(outcome) }
 }
+
+/// For messages nobody waits on (MQTT QoS 0, connectivity events): the
+/// verdict is counted by the sink and otherwise dropped.
+package final class UnacknowledgedCompletion: DeliveryCompletion {
+    package static let shared = UnacknowledgedCompletion()
+    package func complete(_ outcome: DeliveryOutcome) {}
+}

@@ -5,6 +5,10 @@ package enum DownlinkMessage: Sendable, Equatable {
     case sharedAttributesUpdated(json: String)
     /// Shared attributes that were deleted: sent as `{"deleted":["key"]}`.
     case sharedAttributesDeleted(keys: [String])
+    /// A server-side RPC request; `params` is JSON text. MQTT publishes it on
+    /// `v1/devices/me/rpc/request/{id}` as `{"method":…,"params":…}`, CoAP
+    /// notifies observers of `/rpc` with `{"id":…,"method":…,"params":…}`.
+    case rpcRequest(id: Int, method: String, params: String)
 }
 
 /// A live connection of a device on some transport.

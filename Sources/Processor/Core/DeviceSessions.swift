@@ -8,6 +8,7 @@ package final class DeviceSessions: DeviceSessionRegistry {
     private struct State {
         var sessions: [String: [UInt64: any DeviceSession]] = [:]
         var next: UInt64 = 1
+        var rpc = 0
     }
 
     private let state = Mutex(State())
@@ -36,6 +37,14 @@ package final class DeviceSessions: DeviceSessionRegistry {
         let sessions = state.withLock { Array(($0.sessions[deviceId] ?? [:]).values) }
         for session in sessions { session.deliver(message) }
         return sessions.count
+    }
+
+    /// Server-side RPC request ids, increasing from 1 as ThingsBoard numbers them.
+    package func nextRPCIdentifier() -> Int {
+        state.withLock { state in
+            state.rpc += 1
+            return state.rpc
+        }
     }
 
     package func sessionCount(deviceId: String) -> Int {

@@ -95,7 +95,8 @@ package struct CoAPEndpointConfiguration: Sendable {
 }
 
 extension Duration {
-    var timeAmount: TimeAmount {
+    /// The same span as NIO counts it.
+    package var timeAmount: TimeAmount {
         let (seconds, attoseconds) = components
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }

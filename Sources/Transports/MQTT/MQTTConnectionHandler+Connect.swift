@@ -126,7 +126,7 @@ extension MQTTConnectionHandler {
         let now = EpochClock.nowMilliseconds()
         let message = GatewayMessage(
             device: device, kind: .connectivity, transport: .mqtt, receivedAt: now,
-            entries: [TelemetryEntry(ts: now, values: ByteBuffer(string: values))], completion: MQTTFireAndForget.shared)
+            entries: [TelemetryEntry(ts: now, values: ByteBuffer(string: values))], completion: UnacknowledgedCompletion.shared)
         if case .refused(let reason) = shared.ingest.submit(message) {
             logger.warning("connectivity event not forwarded", metadata: ["device_id": "\(device.id)", "reason": "\(reason.rawValue)"])
         }

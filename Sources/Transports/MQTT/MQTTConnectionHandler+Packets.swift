@@ -144,7 +144,7 @@ extension MQTTConnectionHandler {
         case (.exactlyOnce, let identifier?):
             completion = MQTTDeliveryCompletion(handler: self, eventLoop: context!.eventLoop, packetIdentifier: identifier, qos: .exactlyOnce)
         default:
-            completion = MQTTFireAndForget.shared
+            completion = UnacknowledgedCompletion.shared
         }
         let message = GatewayMessage(
             device: device, kind: kind, transport: .mqtt, receivedAt: receivedAt, entries: entries, completion: completion)

@@ -28,12 +28,6 @@ final class MQTTDeliveryCompletion: DeliveryCompletion {
     }
 }
 
-/// QoS 0 messages need no answer; the sink still counts them.
-final class MQTTFireAndForget: DeliveryCompletion {
-    static let shared = MQTTFireAndForget()
-    func complete(_ outcome: DeliveryOutcome) {}
-}
-
 enum MQTTQoSLevel: Sendable {
     case atLeastOnce
     case exactlyOnce

@@ -2,20 +2,27 @@ import NIOCore
 import ProcessorAPI
 
 /// An MQTT connection as a downlink target: shared-attribute updates are
-/// published on `v1/devices/me/attributes` to a client subscribed to it.
+/// published on `v1/devices/me/attributes`, server-side RPC requests on
+/// `v1/devices/me/rpc/request/{id}`, to a client subscribed to them.
 struct MQTTDownlinkSession: DeviceSession {
     let handler: NIOLoopBound<MQTTConnectionHandler>
 
     func deliver(_ message: DownlinkMessage) {
         let handler = self.handler
         handler.eventLoop.execute {
+            let topic: String
             let payload: String
             switch message {
-            case .sharedAttributesUpdated(let json): payload = json
+            case .sharedAttributesUpdated(let json):
+                (topic, payload) = (ThingsBoardMQTTTopic.attributesTopic, json)
             case .sharedAttributesDeleted(let keys):
+                topic = ThingsBoardMQTTTopic.attributesTopic
                 payload = #"{"deleted":["# + keys.map(JSONEscaping.quoted).joined(separator: ",") + "]}"
+            case .rpcRequest(let id, let method, let params):
+                topic = ThingsBoardMQTTTopic.rpcRequestPrefix + String(id)
+                payload = #"{"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
             }
-            handler.value.publishToDevice(topic: ThingsBoardMQTTTopic.attributesTopic, payload: ByteBuffer(string: payload))
+            handler.value.publishToDevice(topic: topic, payload: ByteBuffer(string: payload))
         }
     }
 }

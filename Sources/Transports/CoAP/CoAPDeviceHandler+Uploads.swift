@@ -1,0 +1,169 @@
+import Auth
+import Logging
+import CoAPCodec
+import CoAPEndpoint
+import NIOCore
+import ProcessorAPI
+
+extension CoAPDeviceHandler {
+    /// Telemetry and client attributes: parsed in one pass, rate-limited,
+    /// handed to the processor; answered 2.04 once the sink has them.
+    func upload(_ device: DeviceIdentity, _ exchange: CoAPServerExchange, kind: MessageKind) {
+        api.metrics.messageReceived(.coap)
+        let receivedAt = EpochClock.nowMilliseconds()
+        do {
+            if kind == .attributes {
+                let update = try ThingsBoardPayload.parseAttributes(exchange.request.payload, receivedAt: receivedAt)
+                storeThenSubmit(device, exchange, update: update, receivedAt: receivedAt)
+            } else {
+                let entries = try ThingsBoardPayload.parseTelemetry(exchange.request.payload, receivedAt: receivedAt)
+                submit(device, exchange, kind: .telemetry, entries: entries, receivedAt: receivedAt)
+            }
+        } catch {
+            badPayload(exchange, error.description)
+        }
+    }
+
+    /// RPC replies and client-side RPC: the device's JSON wrapped as
+    /// `{"requestId":"…","payload":…}` on the RPC topic, as the MQTT API does.
+    func forwardRPC(_ device: DeviceIdentity, _ exchange: CoAPServerExchange, kind: MessageKind, id: String) {
+        api.metrics.messageReceived(.coap)
+        let payload = exchange.request.payload
+        let valid = payload.withUnsafeReadableBytes { bytes -> Bool in
+            var scanner = JSONScanner(bytes)
+            guard (try? scanner.scanValue()) != nil else { return false }
+            return scanner.peek() == nil
+        }
+        guard valid else { return badPayload(exchange, "RPC payload must be one JSON value") }
+        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
+        values.writeImmutableBuffer(payload)
+        values.writeString("}")
+        let receivedAt = EpochClock.nowMilliseconds()
+        let answer = kind == .clientRPC ? #"{"requestId":"# + JSONEscaping.quoted(id) + "}" : ""
+        submit(device, exchange, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt, answer: answer)
+    }
+
+    private func badPayload(_ exchange: CoAPServerExchange, _ reason: String) {
+        api.metrics.dropped(.invalidPayload)
+        exchange.respond(CoAPResponse(code: .badRequest, text: reason))
+    }
+
+    /// Client attributes are stored in the registry, then forwarded.
+    private func storeThenSubmit(
+        _ device: DeviceIdentity,
+        _ exchange: CoAPServerExchange,
+        update: ThingsBoardPayload.AttributeUpdate,
+        receivedAt: Int64
+    ) {
+        let loop = exchange.eventLoop
+        let bound = NIOLoopBound((self, exchange), eventLoop: loop)
+        let registry = api.registry
+        let values = update.values
+        let entry = update.entry
+        Task {
+            let stored = (try? await registry.setAttributes(deviceId: device.id, scope: .client, values)) != nil
+            loop.execute {
+                let (handler, exchange) = bound.value
+                guard stored else {
+                    handler.api.metrics.error(.registry)
+                    return exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
+                }
+                handler.submit(device, exchange, kind: .attributes, entries: [entry], receivedAt: receivedAt)
+            }
+        }
+    }
+
+    private func submit(
+        _ device: DeviceIdentity,
+        _ exchange: CoAPServerExchange,
+        kind: MessageKind,
+        entries: [TelemetryEntry],
+        receivedAt: Int64,
+        answer: String = ""
+    ) {
+        if let limiter = api.rateLimiter, !limiter.allow(device.id) {
+            api.metrics.dropped(.rateLimited)
+            return exchange.respond(CoAPResponse(code: .tooManyRequests, options: [CoAPOption(.maxAge, uint: 1)]))
+        }
+        let completion = CoAPUploadCompletion(exchange: NIOLoopBound(exchange, eventLoop: exchange.eventLoop), answer: answer)
+        let message = GatewayMessage(
+            device: device, kind: kind, transport: .coap, receivedAt: receivedAt, entries: entries, completion: completion)
+        if case .refused(let reason) = api.ingest.submit(message) {
+            return exchange.respond(CoAPUploadCompletion.unavailable(reason))
+        }
+        let metrics = api.metrics
+        exchange.eventLoop.assumeIsolated().scheduleTask(in: configuration.ackTimeout.timeAmount) {
+            guard !exchange.isAnswered else { return }
+            // The record may still arrive later: at least once, never a 2.04 without Kafka.
+            metrics.dropped(.sinkTimeout)
+            exchange.respond(CoAPUploadCompletion.unavailable(.sinkTimeout))
+        }
+    }
+
+    // MARK: Attribute reads
+
+    /// `GET /api/v1/{token}/attributes?clientKeys=…&sharedKeys=…`, answered
+    /// as ThingsBoard does: `{"client":{…},"shared":{…}}`.
+    func readAttributes(_ device: DeviceIdentity, _ exchange: CoAPServerExchange) {
+        let query = exchange.request.uriQuery
+        let clientKeys = queryList("clientKeys", in: query)
+        let sharedKeys = queryList("sharedKeys", in: query)
+        let loop = exchange.eventLoop
+        let bound = NIOLoopBound((self, exchange), eventLoop: loop)
+        let registry = api.registry
+        Task {
+            let body = try? await registry.attributeResponse(deviceId: device.id, clientKeys: clientKeys, sharedKeys: sharedKeys)
+            loop.execute {
+                let (handler, exchange) = bound.value
+                guard let body else {
+                    handler.api.metrics.error(.registry)
+                    return exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
+                }
+                exchange.respond(CoAPResponse(code: .content, text: body, contentFormat: CoAPContentFormat.json))
+            }
+        }
+    }
+}
+
+/// Carries the sink's verdict back to the exchange's event loop: 2.04 when
+/// delivered, 5.03 with Max-Age otherwise.
+final class CoAPUploadCompletion: DeliveryCompletion {
+    private let exchange: NIOLoopBound<CoAPServerExchange>
+    private let answer: String
+
+    init(exchange: NIOLoopBound<CoAPServerExchange>, answer: String) {
+        self.exchange = exchange
+        self.answer = answer
+    }
+
+    static func unavailable(_ reason: DropReason) -> CoAPResponse {
+        CoAPResponse(
+            code: .serviceUnavailable,
+            options: [CoAPOption(.maxAge, uint: 1), CoAPOption(.contentFormat, uint: CoAPContentFormat.textPlain)],
+            payload: ByteBuffer(string: reason.rawValue))
+    }
+
+    func complete(_ outcome: DeliveryOutcome) {
+        let exchange = self.exchange
+        let answer = self.answer
+        exchange.eventLoop.execute { Self.respond(exchange.value, outcome, answer) }
+    }
+
+    var eventLoop: (any EventLoop)? { exchange.eventLoop }
+
+    func completeOnEventLoop(_ outcome: DeliveryOutcome) {
+        Self.respond(exchange.value, outcome, answer)
+    }
+
+    private static func respond(_ exchange: CoAPServerExchange, _ outcome: DeliveryOutcome, _ answer: String) {
+        switch outcome {
+        case .delivered:
+            exchange.respond(
+                answer.isEmpty
+                    ? CoAPResponse(code: .changed)
+                    : CoAPResponse(code: .changed, text: answer, contentFormat: CoAPContentFormat.json))
+        case .failed(let reason):
+            exchange.respond(unavailable(reason))
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Auth
+import CoAPCodec
+import CoAPEndpoint
+import Logging
+import NIOCore
+import ProcessorAPI
+
+/// The ThingsBoard CoAP device API on one endpoint, entirely on the
+/// endpoint's event loop: authentication from the credential cache in
+/// place, one completion object per upload, no task per request (only cache
+/// misses and registry reads and writes go through a task).
+final class CoAPDeviceHandler: CoAPRequestHandler {
+    let api: CoAPDeviceAPI
+    /// Devices counted as connected: seen within COAP_SESSION_TIMEOUT or observing.
+    var devices: [String: CoAPConnectedDevice] = [:]
+    var sweep: RepeatedTask?
+    /// Numbers client-side RPC requests (`requestId` in the record).
+    var clientRPCCounter = 0
+
+    init(api: CoAPDeviceAPI) {
+        self.api = api
+    }
+
+    var configuration: CoAPTransportConfiguration { api.configuration }
+
+    func handleRequest(_ exchange: CoAPServerExchange) {
+        startSweep(on: exchange.eventLoop)
+        let request = exchange.request
+        guard let route = CoAPDeviceRoute(path: request.uriPath) else {
+            return exchange.respond(CoAPResponse(code: .notFound))
+        }
+        switch (route, request.code) {
+        case (.telemetry, .post), (.attributes, .post), (.attributes, .get), (.rpc, .get), (.rpc, .post), (.rpcReply, .post):
+            break
+        default:
+            return exchange.respond(CoAPResponse(code: .methodNotAllowed))
+        }
+        if request.code == .post {
+            // JSON (50) or no Content-Format; text/plain (0) is taken as JSON text too.
+            if let format = request.contentFormat, format != CoAPContentFormat.json, format != CoAPContentFormat.textPlain {
+                api.metrics.dropped(.invalidPayload)
+                return exchange.respond(CoAPResponse(code: .unsupportedContentFormat, text: "payload must be JSON (Content-Format 50)"))
+            }
+            if request.payload.readableBytes > configuration.maxPayloadSize {
+                api.metrics.dropped(.payloadTooLarge)
+                return exchange.respond(CoAPResponse(
+                    code: .requestEntityTooLarge, options: [CoAPOption(.size1, uint: UInt32(configuration.maxPayloadSize))]))
+            }
+        }
+        authenticate(route.token, exchange) { handler, device in
+            handler.serve(route, exchange, device)
+        }
+    }
+
+    func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError) {
+        api.metrics.error(.transport)
+        api.logger.debug("malformed CoAP datagram", metadata: ["peer": "\(peer)", "error": "\(error)", "transport": "coap"])
+    }
+
+    // MARK: Authentication
+
+    /// Resolves the token from the cache in place, or from the registry
+    /// through a task, then continues on the event loop.
+    private func authenticate(
+        _ token: String,
+        _ exchange: CoAPServerExchange,
+        then next: @escaping (CoAPDeviceHandler, DeviceIdentity) -> Void
+    ) {
+        if let cached = api.authenticator.cachedResult(token: token) {
+            return authenticated(cached, exchange, next)
+        }
+        api.metrics.authCacheMiss()
+        let loop = exchange.eventLoop
+        let bound = NIOLoopBound((self, exchange, next), eventLoop: loop)
+        let authenticator = api.authenticator
+        Task {
+            let result = await authenticator.authenticateUncached(token: token)
+            loop.execute {
+                let (handler, exchange, next) = bound.value
+                handler.authenticated(result, exchange, next)
+            }
+        }
+    }
+
+    private func authenticated(
+        _ result: AuthenticationResult,
+        _ exchange: CoAPServerExchange,
+        _ next: (CoAPDeviceHandler, DeviceIdentity) -> Void
+    ) {
+        switch result {
+        case .authenticated(let device):
+            touch(device)
+            next(self, device)
+        case .unavailable:
+            exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
+        case let refusal:
+            api.metrics.authFailed(.coap)
+            api.logger.warning(
+                "CoAP device authentication failed",
+                metadata: ["peer": "\(exchange.peer)", "reason": "\(refusal)", "transport": "coap"])
+            exchange.respond(CoAPResponse(code: .unauthorized))
+        }
+    }
+
+    // MARK: Routing
+
+    private func serve(_ route: CoAPDeviceRoute, _ exchange: CoAPServerExchange, _ device: DeviceIdentity) {
+        let request = exchange.request
+        switch (route, request.code) {
+        case (.telemetry, _):
+            upload(device, exchange, kind: .telemetry)
+        case (.attributes, .post):
+            upload(device, exchange, kind: .attributes)
+        case (.attributes, _):
+            if request.observe == 0 {
+                observe(device, exchange, carrying: .attributes)
+            } else {
+                readAttributes(device, exchange)
+            }
+        case (.rpc, .get):
+            if request.observe == 0 {
+                observe(device, exchange, carrying: .rpc)
+            } else {
+                exchange.respond(CoAPResponse(code: .badRequest, text: "observe this resource (Observe: 0) to receive RPC requests"))
+            }
+        case (.rpc, _):
+            clientRPCCounter += 1
+            forwardRPC(device, exchange, kind: .clientRPC, id: String(clientRPCCounter))
+        case (.rpcReply(_, let id), _):
+            forwardRPC(device, exchange, kind: .rpcResponse, id: id)
+        }
+    }
+}
