@@ -102,6 +102,8 @@ struct CoAPEndpointTests {
             #expect(non.type == .nonConfirmable && String(buffer: non.payload) == "hi")
             let missing = try await client.request(request(.get, "nothing"), to: address).get()
             #expect(missing.code == .notFound)
+            let statistics = try await server.statistics()
+            #expect(statistics.requests == 3 && statistics.openExchanges == 0 && statistics.duplicates == 0)
         }
     }
 

@@ -32,11 +32,8 @@ package final class CoAPDeviceServer: Service {
             ])
         onListening(port)
         try? await gracefulShutdown()
-        // Answers still owed go out with the sink's verdicts until the bound; then the socket closes.
-        let deadline = ContinuousClock.now + .seconds(1)
-        while ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
+        // Requests in flight get the sink's verdict (or 5.03 at COAP_ACK_TIMEOUT); new ones 5.03.
+        await endpoint.drain(timeout: api.configuration.ackTimeout + .seconds(1))
         await endpoint.close()
         api.logger.info("CoAP device API stopped")
     }

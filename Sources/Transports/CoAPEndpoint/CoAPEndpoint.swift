@@ -73,6 +73,19 @@ package final class CoAPEndpoint: Sendable {
         }.get()
     }
 
+    /// Shutdown, first half: new requests are answered 5.03 (Max-Age 5)
+    /// while those already taken get their answers, up to `timeout`.
+    package func drain(timeout: Duration) async {
+        let handler = self.handler
+        try? await eventLoop.submit { handler.value.draining = true }.get()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let open = (try? await eventLoop.submit { handler.value.statistics.openExchanges }.get()) ?? 0
+            if open == 0 { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     package func close() async {
         try? await channel.close()
     }

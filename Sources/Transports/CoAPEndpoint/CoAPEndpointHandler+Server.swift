@@ -38,12 +38,13 @@ extension CoAPEndpointHandler {
             // A Block1 option with SZX 7 or over 3 bytes.
             return answerDirectly(message, from: peer, code: .badOption)
         }
-        guard let requestHandler, let context else {
+        guard let requestHandler, let context, !draining else {
             return answerDirectly(message, from: peer, code: .serviceUnavailable, maxAge: 5)
         }
         let exchange = CoAPServerExchange(request: request, peer: peer, endpoint: self, eventLoop: context.eventLoop)
         exchange.block1Echo = echo
         if message.type == .confirmable { awaitingAnswer.append(exchange) }
+        statistics.openExchanges += 1
         requestHandler.handleRequest(exchange)
     }
 
@@ -108,6 +109,7 @@ extension CoAPEndpointHandler {
             deduplication.answered(exchange.key, with: send(message, to: exchange.peer))
         }
         exchange.state = .answered
+        statistics.openExchanges -= 1
     }
 
     /// The piggyback bound passed: an empty ACK stops the client's

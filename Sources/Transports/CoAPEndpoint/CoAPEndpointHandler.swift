@@ -12,6 +12,8 @@ package struct CoAPEndpointStatistics: Sendable, Equatable {
     package var separateResponses = 0
     package var observations = 0
     package var deduplicationEntries = 0
+    /// Requests handed to the application and not answered yet.
+    package var openExchanges = 0
 }
 
 /// The CoAP message layer (RFC 7252 §4) and the request/response layer
@@ -44,6 +46,8 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
     var clientExchanges: [CoAPTokenKey: CoAPClientExchange] = [:]
 
     var nextMessageId = UInt16.random(in: .min ... .max)
+    /// Set on shutdown: new requests get 5.03 while the open ones are answered.
+    var draining = false
     private var reading = false
     private var flushScheduled = false
     private var unflushed = false
