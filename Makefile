@@ -8,7 +8,7 @@ SWIFT_BUILD_FLAGS ?=
 
 PYTHON_PACKAGES := paho-mqtt==2.2.0 aiocoap==0.4.14
 
-.PHONY: help deps venv build release run test bench-http env-example clean
+.PHONY: help deps venv build release run test bench-http env-example lwm2m-models clean
 
 help:
 	@echo "make run         install what is missing, build (release) and start the gateway"
@@ -51,6 +51,10 @@ bench-http: release
 
 env-example:
 	swift run tb-gateway config env-example > .env.example
+
+# The built-in LwM2M object models: Sources/LwM2M/Models/*.json into Swift.
+lwm2m-models:
+	python3 scripts/lwm2m-models.py
 
 clean:
 	rm -rf .build

@@ -172,11 +172,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: LwM2M
+        .target(
+            name: "LwM2M",
+            dependencies: [
+                "CoAPEndpoint", "CoAPCodec", "ProcessorAPI", "Auth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/LwM2M",
+            exclude: ["Models"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executable (the one composition root)
         .executableTarget(
             name: "Gateway",
             dependencies: [
-                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport", "CoAPEndpoint",
+                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -246,6 +259,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/CoAPEndpointTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LwM2MTests",
+            dependencies: ["LwM2M"],
+            path: "Tests/LwM2MTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -189,3 +189,46 @@ extension DeviceRegistry {
         }
     }
 }
+
+extension DeviceRegistry {
+    /// The endpoint client name an LwM2M device registers with (Core §6.2.1 `ep`).
+    package func lwm2mEndpoint(deviceId: String) async throws(RegistryError) -> String? {
+        try await run {
+            try await pool.read { db in
+                try String.fetchOne(
+                    db, sql: "SELECT value FROM device_credentials WHERE device_id = ? AND kind = ?",
+                    arguments: [deviceId, CredentialKind.lwm2mEndpoint.rawValue])
+            }
+        }
+    }
+
+    /// Sets (or with nil removes) the device's LwM2M endpoint name; one device per name.
+    package func setLwM2MEndpoint(deviceId: String, endpoint: String?) async throws(RegistryError) {
+        if let endpoint { try Self.validate(endpoint, field: "lwm2mEndpoint") }
+        let now = Self.now()
+        try await run {
+            try await pool.write { db in
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM devices WHERE id = ?", arguments: [deviceId]) == true else {
+                    throw RegistryError.notFound("with id \(deviceId)")
+                }
+                if let endpoint, let owner = try String.fetchOne(
+                    db, sql: "SELECT device_id FROM device_credentials WHERE kind = ? AND value = ?",
+                    arguments: [CredentialKind.lwm2mEndpoint.rawValue, endpoint]), owner != deviceId
+                {
+                    throw RegistryError.invalid(field: "lwm2mEndpoint", reason: "is already used by another device")
+                }
+                try db.execute(
+                    sql: "DELETE FROM device_credentials WHERE device_id = ? AND kind = ?",
+                    arguments: [deviceId, CredentialKind.lwm2mEndpoint.rawValue])
+                if let endpoint {
+                    try db.execute(
+                        sql: "INSERT INTO device_credentials (device_id, kind, value, created_at) VALUES (?, ?, ?, ?)",
+                        arguments: [deviceId, CredentialKind.lwm2mEndpoint.rawValue, endpoint, now])
+                }
+                try db.execute(sql: "UPDATE devices SET updated_at = ? WHERE id = ?", arguments: [now, deviceId])
+                try Self.bumpRevision(db)
+            }
+        }
+        changed(deviceId)
+    }
+}

@@ -39,6 +39,23 @@ enum RegistrySchema {
                 INSERT INTO registry_revision (id, revision) VALUES (1, 0);
                 """)
         }
+        // Operations waiting for a sleeping LwM2M device (queue mode), kept
+        // across restarts; `request` is the operation as its owner encodes it.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE queued_operations (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                    request TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('QUEUED', 'SENDING', 'CONFIRMED', 'FAILED')),
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    result TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX queued_operations_by_device ON queued_operations(device_id, status, id);
+                """)
+        }
         return migrator
     }
 }

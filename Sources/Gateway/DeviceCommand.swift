@@ -9,7 +9,7 @@ struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Provision and manage devices in the registry.",
-        subcommands: [Add.self, Import.self, List.self, Show.self, RotateToken.self, Disable.self, Enable.self, Remove.self]
+        subcommands: [Add.self, Import.self, List.self, Show.self, RotateToken.self, Disable.self, Enable.self, Remove.self, SetLwM2MEndpoint.self]
     )
 
     struct Options: ParsableArguments {
@@ -65,12 +65,23 @@ struct DeviceCommand: AsyncParsableCommand {
         @Argument(help: "Unique device name.") var name: String
         @Option(help: "Device type.") var type = "default"
         @Option(help: "Use this access token instead of a generated one.") var token: String?
+        @Option(name: .customLong("lwm2m-endpoint"), help: "The LwM2M endpoint client name the device registers with.")
+        var lwm2mEndpoint: String?
         @OptionGroup var options: Options
 
         func run() async throws {
             let registry = try DeviceCommand.openRegistry()
             let (device, token) = try await perform { () async throws(RegistryError) in
-                try await registry.createDevice(name: name, type: type, token: self.token)
+                let created = try await registry.createDevice(name: name, type: type, token: self.token)
+                if let endpoint = lwm2mEndpoint {
+                    do throws(RegistryError) {
+                        try await registry.setLwM2MEndpoint(deviceId: created.device.id, endpoint: endpoint)
+                    } catch {
+                        try? await registry.removeDevice(id: created.device.id)
+                        throw error
+                    }
+                }
+                return created
             }
             if options.json {
                 print(DeviceCommand.json(device, token: token))  // allowed: CLI output
@@ -195,6 +206,24 @@ struct DeviceCommand: AsyncParsableCommand {
             let device = try await DeviceCommand.find(registry, name)
             try await perform { () async throws(RegistryError) in try await registry.removeDevice(id: device.id) }
             print("device '\(name)' removed")  // allowed: CLI output
+        }
+    }
+}
+
+extension DeviceCommand {
+    struct SetLwM2MEndpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-lwm2m-endpoint", abstract: "Set or clear the LwM2M endpoint client name of a device.")
+        @Argument(help: "Device name.") var name: String
+        @Argument(help: "Endpoint client name; empty to remove.") var endpoint: String
+
+        func run() async throws {
+            let registry = try DeviceCommand.openRegistry()
+            let device = try await DeviceCommand.find(registry, name)
+            try await perform { () async throws(RegistryError) in
+                try await registry.setLwM2MEndpoint(deviceId: device.id, endpoint: endpoint.isEmpty ? nil : endpoint)
+            }
+            print(endpoint.isEmpty ? "LwM2M endpoint removed from \(name)" : "\(name) registers over LwM2M as '\(endpoint)'")  // allowed: CLI output
         }
     }
 }

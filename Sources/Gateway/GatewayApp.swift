@@ -2,6 +2,7 @@ import Auth
 import CoAPTransport
 import HTTPSink
 import HTTPTransport
+import LwM2M
 import KafkaSink
 import Logging
 import Metrics
@@ -35,9 +36,6 @@ struct GatewayApp {
         let metrics = GatewayMetrics(version: TBGateway.version)
 
         logger.info("tb-gateway starting", metadata: ["version": "\(TBGateway.version)"])
-        for (variable, enabled) in configuration.plannedTransports where enabled {
-            logger.warning("\(variable)=true, but this build does not include that transport yet; it is not started")
-        }
 
         let registry: DeviceRegistry
         do {
@@ -57,6 +55,20 @@ struct GatewayApp {
         let deviceSessions = DeviceSessions()
         let watcher = RegistryWatcher(registry: registry, authenticator: authenticator, logger: logger)
 
+        var lwm2m: LwM2MServer?
+        if configuration.lwm2mEnabled {
+            let profiles: LwM2MProfiles
+            do {
+                profiles = try LwM2MProfiles.load(directory: configuration.dataDirectory)
+            } catch {
+                logger.critical("cannot read the LwM2M profiles", metadata: ["error": "\(error)"])
+                throw error
+            }
+            lwm2m = LwM2MServer(
+                configuration: configuration.lwm2m, registry: registry, models: configuration.lwm2mModels, profiles: profiles,
+                ingest: processor, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
+        }
+
         // Shutdown runs in reverse order: transports stop taking requests
         // first, the processor drains last.
         var services: [any Service] = [processor, watcher]
@@ -66,7 +78,7 @@ struct GatewayApp {
         if let apiKey = configuration.admin.apiKey {
             services.append(AdminServer.make(
                 host: configuration.admin.host, port: configuration.admin.port, apiKey: apiKey,
-                registry: registry, deviceSessions: deviceSessions, maxPayloadSize: configuration.http.maxPayloadSize,
+                registry: registry, deviceSessions: deviceSessions, lwm2m: lwm2m, maxPayloadSize: configuration.http.maxPayloadSize,
                 logger: Logger(label: "tb-gateway.admin")))
         } else {
             logger.warning("ADMIN_API_KEY is not set: the admin API does not start")
@@ -77,6 +89,7 @@ struct GatewayApp {
                 rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.mqtt")))
         }
+        if let lwm2m { services.append(lwm2m) }
         if configuration.coapEnabled {
             let api = CoAPDeviceAPI(
                 configuration: configuration.coap, authenticator: authenticator, registry: registry,

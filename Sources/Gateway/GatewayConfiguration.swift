@@ -2,6 +2,7 @@ import CoAPEndpoint
 import CoAPTransport
 import Foundation
 import HTTPSink
+import LwM2M
 import HTTPTransport
 import KafkaSink
 import Logging
@@ -34,8 +35,10 @@ struct GatewayConfiguration: Sendable {
     var metricsHost: String
     var metricsPort: Int
     var admin: (host: String, port: Int, apiKey: String?)
-    /// Transports whose variables are validated but which this build lacks.
-    var plannedTransports: [(variable: String, enabled: Bool)]
+    var lwm2mEnabled: Bool
+    var lwm2m: LwM2MServerConfiguration
+    /// The built-in object models and those of LWM2M_MODELS_DIR.
+    var lwm2mModels: LwM2MModelRegistry
 
     init(_ source: ConfigurationSource) throws(ConfigurationError) {
         let level = try source.choice("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
@@ -136,12 +139,6 @@ struct GatewayConfiguration: Sendable {
                 throw ConfigurationError(variable: error.variable, value: error.value, allowed: "a usable PEM file: \(error.problem)")
             }
         }
-        if let models = source.optionalString("LWM2M_MODELS_DIR") {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: models, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ConfigurationError(variable: "LWM2M_MODELS_DIR", value: models, allowed: "an existing directory, or unset")
-            }
-        }
         coapEnabled = try source.bool("COAP_ENABLED")
         var endpoint = CoAPEndpointConfiguration(
             host: try source.host("COAP_BIND_ADDRESS"),
@@ -154,11 +151,32 @@ struct GatewayConfiguration: Sendable {
             ackTimeout: try source.duration("COAP_ACK_TIMEOUT"),
             sessionTimeout: try source.duration("COAP_SESSION_TIMEOUT", minimum: .seconds(1))
         )
-        _ = try source.host("LWM2M_BIND_ADDRESS")
-        _ = try source.port("LWM2M_BIND_PORT")
-        plannedTransports = [
-            ("LWM2M_ENABLED", try source.bool("LWM2M_ENABLED")),
-        ]
+        lwm2mEnabled = try source.bool("LWM2M_ENABLED")
+        var lwm2mEndpoint = CoAPEndpointConfiguration(
+            host: try source.host("LWM2M_BIND_ADDRESS"),
+            port: try source.port("LWM2M_BIND_PORT"),
+            receiveBufferSize: try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
+        )
+        lwm2mEndpoint.maxBodySize = maxPayload
+        lwm2m = LwM2MServerConfiguration(
+            endpoint: lwm2mEndpoint,
+            requestTimeout: try source.duration("LWM2M_REQUEST_TIMEOUT", minimum: .milliseconds(100)),
+            queueAwakeTime: try source.duration("LWM2M_QUEUE_AWAKE_TIME", minimum: .milliseconds(100))
+        )
+        let modelsDirectory = source.optionalString("LWM2M_MODELS_DIR")
+        if let modelsDirectory {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: modelsDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError(variable: "LWM2M_MODELS_DIR", value: modelsDirectory, allowed: "an existing directory, or unset")
+            }
+        }
+        do {
+            lwm2mModels = try LwM2MModelRegistry.load(directory: modelsDirectory)
+        } catch {
+            throw ConfigurationError(
+                variable: "LWM2M_MODELS_DIR", value: modelsDirectory ?? "",
+                allowed: "object models in the project's JSON or the OMA DDF XML format (\(error))")
+        }
     }
 
     /// Kafka topic names: 1-249 of `a-z A-Z 0-9 . _ -` (Kafka's own rule).

@@ -16,6 +16,7 @@ package final class GatewayProcess: @unchecked Sendable {
     package private(set) var adminPort = 0
     package private(set) var mqttPort = 0
     package private(set) var coapPort = 0
+    package private(set) var lwm2mPort = 0
 
     /// The built executable: beside the test bundle (both in .build/debug),
     /// or TB_GATEWAY_BINARY.
@@ -50,6 +51,9 @@ package final class GatewayProcess: @unchecked Sendable {
             "COAP_ENABLED": "false",
             "COAP_BIND_ADDRESS": "127.0.0.1",
             "COAP_BIND_PORT": "0",
+            "LWM2M_ENABLED": "false",
+            "LWM2M_BIND_ADDRESS": "127.0.0.1",
+            "LWM2M_BIND_PORT": "0",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
@@ -100,6 +104,10 @@ package final class GatewayProcess: @unchecked Sendable {
         if environment["COAP_ENABLED"] == "true" {
             let coap = try await waitForLog(message: "CoAP device API listening", timeout: timeout)
             coapPort = Int(coap["port"] as? String ?? "") ?? 0
+        }
+        if environment["LWM2M_ENABLED"] == "true" {
+            let lwm2m = try await waitForLog(message: "LwM2M server listening", timeout: timeout)
+            lwm2mPort = Int(lwm2m["port"] as? String ?? "") ?? 0
         }
         if let key = environment["ADMIN_API_KEY"], !key.isEmpty {
             let admin = try await waitForLog(message: "admin API listening", timeout: timeout)

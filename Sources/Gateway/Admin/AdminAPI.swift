@@ -2,6 +2,7 @@ import Auth
 import Foundation
 import Hummingbird
 import Logging
+import LwM2M
 import NIOCore
 import Processor
 import ProcessorAPI
@@ -21,7 +22,8 @@ struct AdminAPI: Sendable {
         /// The OpenAPI form: `/api/devices/{id}`.
         var openAPIPath: String {
             path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
-                segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : String(segment)
+                if segment == "**" { return "{path}" }
+                return segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : String(segment)
             }.joined(separator: "/")
         }
     }
@@ -29,6 +31,8 @@ struct AdminAPI: Sendable {
     let registry: DeviceRegistry
     /// Shared-attribute changes are pushed to the device's live sessions.
     let deviceSessions: DeviceSessions
+    /// The LwM2M server for server pull (nil when LWM2M_ENABLED=false: those routes answer 503).
+    let lwm2m: LwM2MServer?
     let maxPayloadSize: Int
     let logger: Logger
 
@@ -52,6 +56,13 @@ struct AdminAPI: Sendable {
             await api.deleteAttributes(request, context)
         },
         Route(method: .post, path: "/api/devices/:id/rpc") { api, request, context in await api.sendRPC(request, context) },
+        Route(method: .get, path: "/api/devices/:id/lwm2m") { api, _, context in await api.lwm2mRegistration(context) },
+        Route(method: .get, path: "/api/devices/:id/lwm2m-operations") { api, _, context in await api.lwm2mOperations(context) },
+        Route(method: .get, path: "/api/devices/:id/lwm2m-operations/:operation") { api, _, context in await api.lwm2mOperations(context) },
+        Route(method: .get, path: "/api/devices/:id/lwm2m/**") { api, request, context in await api.lwm2mOperation(.get, request, context) },
+        Route(method: .put, path: "/api/devices/:id/lwm2m/**") { api, request, context in await api.lwm2mOperation(.put, request, context) },
+        Route(method: .post, path: "/api/devices/:id/lwm2m/**") { api, request, context in await api.lwm2mOperation(.post, request, context) },
+        Route(method: .delete, path: "/api/devices/:id/lwm2m/**") { api, request, context in await api.lwm2mOperation(.delete, request, context) },
     ]
 
     func makeRouter(apiKey: String) -> Router<BasicRequestContext> {
@@ -68,8 +79,8 @@ struct AdminAPI: Sendable {
 
     // MARK: Request bodies
 
-    struct CreateBody: Decodable { var name: String?; var type: String?; var token: String? }
-    struct UpdateBody: Decodable { var type: String?; var enabled: Bool? }
+    struct CreateBody: Decodable { var name: String?; var type: String?; var token: String?; var lwm2mEndpoint: String? }
+    struct UpdateBody: Decodable { var type: String?; var enabled: Bool?; var lwm2mEndpoint: String? }
     struct TokenBody: Decodable { var token: String? }
 
     /// Decodes a JSON body (an empty body is `{}`); a 400 names the field at fault.
@@ -88,7 +99,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func device(_ context: BasicRequestContext) async -> Result<Device, ResponseFailure> {
+    func device(_ context: BasicRequestContext) async -> Result<Device, ResponseFailure> {
         let id = context.parameters.get("id") ?? ""
         do {
             guard let device = try await registry.device(id: id.lowercased()) else {
@@ -120,6 +131,14 @@ struct AdminAPI: Sendable {
                 return AdminResponses.error(.badRequest, "name is required", field: "name")
             }
             let (device, issued) = try await registry.createDevice(name: name, type: body.type ?? "default", token: body.token)
+            if let endpoint = body.lwm2mEndpoint {
+                do {
+                    try await registry.setLwM2MEndpoint(deviceId: device.id, endpoint: endpoint)
+                } catch {
+                    try? await registry.removeDevice(id: device.id)
+                    throw error
+                }
+            }
             logger.info("device created", metadata: ["device_id": "\(device.id)", "name": "\(device.name)"])
             return AdminResponses.json(.created, AdminResponses.device(device, token: issued))
         }
@@ -154,6 +173,9 @@ struct AdminAPI: Sendable {
         await handle {
             let device = try await self.device(context).get()
             let body = try await decode(UpdateBody.self, request)
+            if let endpoint = body.lwm2mEndpoint {
+                try await registry.setLwM2MEndpoint(deviceId: device.id, endpoint: endpoint.isEmpty ? nil : endpoint)
+            }
             let updated = try await registry.updateDevice(id: device.id, type: body.type, enabled: body.enabled)
             return AdminResponses.json(.ok, AdminResponses.device(updated))
         }
@@ -234,7 +256,7 @@ struct ResponseFailure: Error {
 extension AdminAPI {
     /// Runs a handler body; an early answer, a registry error or anything
     /// else becomes the matching JSON error response.
-    fileprivate func handle(_ body: () async throws -> Response) async -> Response {
+    func handle(_ body: () async throws -> Response) async -> Response {
         do {
             return try await body()
         } catch let failure as ResponseFailure {

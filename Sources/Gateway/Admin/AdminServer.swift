@@ -1,6 +1,7 @@
 import Auth
 import Hummingbird
 import Logging
+import LwM2M
 import Processor
 import ServiceLifecycle
 
@@ -12,10 +13,11 @@ enum AdminServer {
         apiKey: String,
         registry: DeviceRegistry,
         deviceSessions: DeviceSessions,
+        lwm2m: LwM2MServer?,
         maxPayloadSize: Int,
         logger: Logger
     ) -> some Service {
-        let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, maxPayloadSize: maxPayloadSize, logger: logger)
+        let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, lwm2m: lwm2m, maxPayloadSize: maxPayloadSize, logger: logger)
         return Application(
             router: api.makeRouter(apiKey: apiKey),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),

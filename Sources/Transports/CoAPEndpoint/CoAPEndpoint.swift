@@ -50,15 +50,60 @@ package final class CoAPEndpoint: Sendable {
 
     /// Sends a request as a client and returns its response (piggybacked or
     /// separate). The token and message id are chosen here.
-    package func request(_ message: CoAPMessage, to peer: SocketAddress) -> EventLoopFuture<CoAPMessage> {
+    package func request(_ message: CoAPMessage, to peer: SocketAddress, timeout: Duration? = nil) -> EventLoopFuture<CoAPMessage> {
         let promise = eventLoop.makePromise(of: CoAPMessage.self)
         let handler = self.handler
         eventLoop.execute {
-            handler.value.sendRequest(message, to: peer) { result in
+            handler.value.sendRequest(message, to: peer, timeout: timeout) { result in
                 switch result {
                 case .success(let response): promise.succeed(response)
                 case .failure(let error): promise.fail(error)
                 }
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Registers an observation as a client (RFC 7641 §3.1): the future
+    /// holds the first response; each later notification goes to
+    /// `onNotification` on the event loop, until the server ends it or
+    /// `cancelObservation` is called. The token identifies it.
+    package func observe(
+        _ message: CoAPMessage,
+        to peer: SocketAddress,
+        timeout: Duration? = nil,
+        onNotification: @escaping @Sendable (CoAPMessage) -> Void
+    ) -> EventLoopFuture<CoAPMessage> {
+        var request = message
+        request.observe = 0
+        let registration = request
+        let promise = eventLoop.makePromise(of: CoAPMessage.self)
+        let handler = self.handler
+        eventLoop.execute {
+            handler.value.sendRequest(registration, to: peer, timeout: timeout, onNotification: onNotification) { result in
+                switch result {
+                case .success(let response): promise.succeed(response)
+                case .failure(let error): promise.fail(error)
+                }
+            }
+        }
+        return promise.futureResult
+    }
+
+    /// Ends an observation: actively with a GET carrying Observe=1 and the
+    /// same token (RFC 7641 §3.6) when `request` is given, else passively
+    /// (the next notification is answered with RST).
+    package func cancelObservation(token: CoAPToken, peer: SocketAddress, request: CoAPMessage?) -> EventLoopFuture<CoAPMessage?> {
+        let promise = eventLoop.makePromise(of: CoAPMessage?.self)
+        let handler = self.handler
+        eventLoop.execute {
+            guard var request else {
+                handler.value.forgetObservation(peer: peer, token: token)
+                return promise.succeed(nil)
+            }
+            request.observe = 1
+            handler.value.sendRequest(request, to: peer, token: token) { result in
+                promise.succeed(try? result.get())
             }
         }
         return promise.futureResult

@@ -10,17 +10,30 @@ package enum CoAPClientError: Error, Sendable, Equatable {
     /// Too many CONs already wait for this peer (NSTART).
     case busy
     case closed
+    /// Replaced by a request with the same token (an active Observe cancellation).
+    case cancelled
 }
 
 /// A request this endpoint sent as a client, waiting for its response.
 final class CoAPClientExchange {
     let key: CoAPTokenKey
     let completion: (Result<CoAPMessage, CoAPClientError>) -> Void
+    /// Set for an Observe registration (RFC 7641 §3.3): later notifications go here.
+    let onNotification: ((CoAPMessage) -> Void)?
+    /// The first response came and confirmed the observation.
+    var established = false
+    /// The request's message id, so a time-out can stop its retransmission.
+    var messageKey: CoAPMessageKey?
     var timeout: Scheduled<Void>?
 
-    init(key: CoAPTokenKey, completion: @escaping (Result<CoAPMessage, CoAPClientError>) -> Void) {
+    init(
+        key: CoAPTokenKey,
+        completion: @escaping (Result<CoAPMessage, CoAPClientError>) -> Void,
+        onNotification: ((CoAPMessage) -> Void)? = nil
+    ) {
         self.key = key
         self.completion = completion
+        self.onNotification = onNotification
     }
 }
 
@@ -31,21 +44,36 @@ extension CoAPEndpointHandler {
     func sendRequest(
         _ request: CoAPMessage,
         to peer: SocketAddress,
+        token chosen: CoAPToken? = nil,
+        timeout: Duration? = nil,
+        onNotification: ((CoAPMessage) -> Void)? = nil,
         completion: @escaping (Result<CoAPMessage, CoAPClientError>) -> Void
     ) {
         guard let context else { return completion(.failure(.closed)) }
         var message = request
         var token: CoAPToken
-        repeat {
-            token = CoAPToken(value: UInt64.random(in: .min ... .max), length: 8)
-        } while clientExchanges[CoAPTokenKey(peer: peer, token: token)] != nil
+        if let chosen {
+            // Re-using a token on purpose: an active Observe cancellation (RFC 7641 §3.6).
+            token = chosen
+            if let previous = clientExchanges[CoAPTokenKey(peer: peer, token: token)] {
+                finishClientExchange(previous, .failure(.cancelled))
+            }
+        } else {
+            repeat {
+                token = CoAPToken(value: UInt64.random(in: .min ... .max), length: 8)
+            } while clientExchanges[CoAPTokenKey(peer: peer, token: token)] != nil
+        }
         message.token = token
         message.messageId = newMessageId()
-        let exchange = CoAPClientExchange(key: CoAPTokenKey(peer: peer, token: token), completion: completion)
+        let exchange = CoAPClientExchange(key: CoAPTokenKey(peer: peer, token: token), completion: completion, onNotification: onNotification)
         clientExchanges[exchange.key] = exchange
-        exchange.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.clientResponseTimeout.timeAmount) {
+        exchange.messageKey = CoAPMessageKey(peer: peer, messageId: message.messageId)
+        exchange.timeout = context.eventLoop.assumeIsolated().scheduleTask(in: (timeout ?? configuration.clientResponseTimeout).timeAmount) {
             [weak self, exchange] in
-            self?.finishClientExchange(exchange, .failure(.timeout))
+            guard let self else { return }
+            // Nobody waits any more: stop retransmitting, which also frees the peer's NSTART slot.
+            if let key = exchange.messageKey, let entry = self.outgoing[key] { self.finishConfirmable(entry, .timedOut) }
+            self.finishClientExchange(exchange, .failure(.timeout))
         }
         guard message.type == .confirmable else {
             send(message, to: peer)
@@ -54,7 +82,7 @@ extension CoAPEndpointHandler {
         sendConfirmable(message, to: peer) { [weak self, exchange] outcome in
             switch outcome {
             case .acknowledged(let ack) where !ack.code.isEmpty:
-                self?.finishClientExchange(exchange, .success(ack))
+                self?.responseArrived(ack, for: exchange)
             case .acknowledged:
                 break  // empty ACK: a separate response follows (§5.2.2)
             case .reset: self?.finishClientExchange(exchange, .failure(.reset))
@@ -69,7 +97,37 @@ extension CoAPEndpointHandler {
         guard clientExchanges[exchange.key] === exchange else { return }
         clientExchanges[exchange.key] = nil
         exchange.timeout?.cancel()
-        exchange.completion(result)
+        if exchange.established {
+            // An observation that ends: its last word goes to the notification handler.
+            if case .success(let message) = result { exchange.onNotification?(message) }
+        } else {
+            exchange.completion(result)
+        }
+    }
+
+    /// A response for one of our requests. For an Observe registration a
+    /// 2.xx with Observe establishes it and later ones are notifications;
+    /// anything else ends the exchange (RFC 7641 §3.2).
+    func responseArrived(_ message: CoAPMessage, for exchange: CoAPClientExchange) {
+        guard exchange.onNotification != nil, message.code.isSuccess, message.observe != nil else {
+            return finishClientExchange(exchange, .success(message))
+        }
+        if exchange.established {
+            exchange.onNotification?(message)
+        } else {
+            exchange.established = true
+            exchange.timeout?.cancel()
+            exchange.timeout = nil
+            exchange.completion(.success(message))
+        }
+    }
+
+    /// Forgets an observation; the next notification is answered with RST,
+    /// which ends it at the server (RFC 7641 §3.6, passive cancellation).
+    func forgetObservation(peer: SocketAddress, token: CoAPToken) {
+        guard let exchange = clientExchanges[CoAPTokenKey(peer: peer, token: token)] else { return }
+        clientExchanges[exchange.key] = nil
+        exchange.timeout?.cancel()
     }
 
     /// A response in a CON or NON of its own: a separate response to one of
@@ -91,6 +149,6 @@ extension CoAPEndpointHandler {
         if message.type == .confirmable {
             deduplication.answered(messageKey, with: send(.empty(.acknowledgement, messageId: message.messageId), to: peer))
         }
-        finishClientExchange(exchange, .success(message))
+        responseArrived(message, for: exchange)
     }
 }
