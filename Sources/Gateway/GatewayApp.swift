@@ -100,7 +100,7 @@ struct GatewayApp {
         if configuration.httpEnabled {
             let api = DeviceAPI(
                 configuration: configuration.http, authenticator: authenticator, registry: registry,
-                rateLimiter: rateLimiter, ingest: processor, metrics: metrics,
+                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.http"))
             services.append(HTTPDeviceServer(api: api))
         }

@@ -186,6 +186,8 @@ struct CoAPTests {
         })
         let answer = try JSONSerialization.jsonObject(with: Data((rpc?.body ?? "").utf8)) as? [String: Any]
         let id = try #require(answer?["id"] as? Int)
+        // Two-way: the admin call returned the device's reply.
+        #expect((answer?["response"] as? [String: Any])?["result"] as? String == "ok", "\(answer ?? [:])")
         let result = try await flow
         #expect(result.status == 0, "\(result.stderr)")
         let output = result.stdout.split(separator: "\n").map(String.init)

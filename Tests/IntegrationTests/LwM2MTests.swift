@@ -219,4 +219,35 @@ struct LwM2MTests {
         _ = try await silentRun
         try await fixture.stop()
     }
+
+    @Test("the 1.1 Send operation (POST /dp, SenML JSON) from a registered client becomes telemetry; from anyone else 4.03")
+    func send() async throws {
+        let fixture = try await start()
+        let id = try await addDevice(fixture, "lwm2m-send", endpoint: "send-1")
+        let local = "\(try freePort())"
+        let server = "coap://127.0.0.1:\(fixture.gateway.lwm2mPort)"
+        // libcoap's coap-client-notls as the LwM2M client, both requests from one local port.
+        let register = try await runCommand("coap-client-notls", [
+            "-B", "5", "-p", local, "-m", "post", "-t", "40", "-e", "</3303/0>", server + "/rd?ep=send-1&lt=60&lwm2m=1.1",
+        ])
+        #expect(register.status == 0 && register.stderr.isEmpty, "\(register.stderr)")
+        let send = try await runCommand("coap-client-notls", [
+            "-B", "5", "-p", local, "-m", "post", "-t", "110", "-e", #"[{"bn":"/3303/0/","n":"5700","v":24.5},{"n":"5701","vs":"Cel"}]"#,
+            server + "/dp",
+        ])
+        #expect(send.status == 0 && send.stderr.isEmpty, "\(send.stderr)")
+        let stranger = try await runCommand("coap-client-notls", [
+            "-B", "5", "-m", "post", "-t", "110", "-e", #"[{"bn":"/3303/0/","n":"5700","v":1}]"#, server + "/dp",
+        ])
+        #expect(stranger.stderr.contains("4.03"), "\(stranger.stdout) \(stranger.stderr)")
+        var records: [KafkaRecord] = []
+        #expect(try await eventually(timeout: .seconds(10)) {
+            records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers).filter { $0.key == id }
+            return !records.isEmpty
+        })
+        #expect(records.count == 1)
+        let values = records.first?.json["values"] as? [String: Any]
+        #expect((values?["3303/0/5700"] as? NSNumber)?.doubleValue == 24.5 && values?["3303/0/5701"] as? String == "Cel", "\(records.map(\.payload))")
+        try await fixture.stop()
+    }
 }

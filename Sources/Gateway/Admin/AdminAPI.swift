@@ -270,10 +270,12 @@ extension AdminAPI {
 }
 
 extension AdminAPI {
-    /// One-way server-side RPC: `{"method":"…","params":…}` is handed to
-    /// every live session of the device that carries RPC (an MQTT client
-    /// subscribed to `v1/devices/me/rpc/request/+`, a CoAP observer of
-    /// `/rpc`). The device's reply travels to the RPC topic like any uplink.
+    /// Server-side RPC: `{"method":"…","params":…,"timeout":ms,"oneway":bool}`
+    /// is handed to every live session of the device that carries RPC (an
+    /// MQTT client subscribed to `v1/devices/me/rpc/request/+`, a CoAP
+    /// observer of `/rpc`, an HTTP long-poll of `/rpc`). Two-way (the
+    /// default) waits for the device's reply and returns it; 504 without
+    /// one. The reply also travels to the RPC topic like any uplink.
     fileprivate func sendRPC(_ request: Request, _ context: BasicRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
@@ -292,12 +294,28 @@ extension AdminAPI {
                 return AdminResponses.error(.badRequest, "method must be a non-empty string", field: "method")
             }
             let params = fields.values.first { $0.key == "params" }?.json ?? "{}"
+            let oneway = fields.values.first { $0.key == "oneway" }?.json == "true"
+            var timeout = Duration.seconds(10)
+            if let text = fields.values.first(where: { $0.key == "timeout" })?.json {
+                guard let milliseconds = Int(text), (1...300_000).contains(milliseconds) else {
+                    return AdminResponses.error(.badRequest, "timeout must be 1 to 300000 milliseconds", field: "timeout")
+                }
+                timeout = .milliseconds(milliseconds)
+            }
             let id = deviceSessions.nextRPCIdentifier()
+            if !oneway { deviceSessions.expectReply(deviceId: device.id, id: id) }
             let sessions = deviceSessions.deliver(.rpcRequest(id: id, method: method, params: params), to: device.id)
             guard sessions > 0 else {
-                return AdminResponses.error(.conflict, "device \(device.id) has no live session")
+                if !oneway { deviceSessions.forgetReply(deviceId: device.id, id: id) }
+                return AdminResponses.error(.conflict, "device \(device.id) is offline: it has no live session that carries RPC")
             }
-            return AdminResponses.json(.ok, #"{"id":\#(id),"sessions":\#(sessions)}"#)
+            if oneway {
+                return AdminResponses.json(.ok, #"{"id":\#(id),"sessions":\#(sessions)}"#)
+            }
+            guard let reply = await deviceSessions.awaitReply(deviceId: device.id, id: id, timeout: timeout) else {
+                return AdminResponses.error(.gatewayTimeout, "device \(device.id) did not answer RPC \(id) (\(method)) within \(timeout)")
+            }
+            return AdminResponses.json(.ok, #"{"id":\#(id),"response":"# + reply + "}")
         }
     }
 }

@@ -429,7 +429,7 @@ enum AdminOpenAPI {
         }
       ],
       "post": {
-        "summary": "One-way server-side RPC to every live session of the device that carries RPC (MQTT subscription, CoAP observation)",
+        "summary": "Server-side RPC to every live session of the device that carries RPC (MQTT subscription, CoAP observation, HTTP long-poll); two-way unless oneway is true",
         "operationId": "sendRPC",
         "requestBody": {
           "required": true,
@@ -444,7 +444,14 @@ enum AdminOpenAPI {
                   "method": {
                     "type": "string"
                   },
-                  "params": {}
+                  "params": {},
+                  "timeout": {
+                    "type": "integer",
+                    "description": "milliseconds a two-way call waits for the reply (default 10000)"
+                  },
+                  "oneway": {
+                    "type": "boolean"
+                  }
                 }
               }
             }
@@ -452,7 +459,7 @@ enum AdminOpenAPI {
         },
         "responses": {
           "200": {
-            "description": "delivered; the request id the device answers to",
+            "description": "two-way: {id, response} with the device's reply; one-way: {id, sessions} once handed over",
             "content": {
               "application/json": {
                 "schema": {
@@ -481,6 +488,16 @@ enum AdminOpenAPI {
           },
           "404": {
             "description": "no such device",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "504": {
+            "description": "two-way: the device did not reply within the timeout",
             "content": {
               "application/json": {
                 "schema": {

@@ -16,6 +16,21 @@ package protocol DeviceSession: Sendable {
     /// Hands the message to the device; returns at once (the transport
     /// writes on its own event loop).
     func deliver(_ message: DownlinkMessage)
+    /// Whether this session takes this kind of message at all (a CoAP
+    /// observation of /attributes does not take RPC); only such sessions
+    /// are delivered to and counted.
+    func carries(_ message: DownlinkMessage) -> Bool
+}
+
+extension DeviceSession {
+    package func carries(_ message: DownlinkMessage) -> Bool { true }
+}
+
+extension DownlinkMessage {
+    package var isRPC: Bool {
+        if case .rpcRequest = self { return true }
+        return false
+    }
 }
 
 /// Where transports register their live sessions, so downlink can find them
@@ -24,4 +39,8 @@ package protocol DeviceSessionRegistry: Sendable {
     /// Returns a registration to pass to `unregister`.
     func register(deviceId: String, session: any DeviceSession) -> UInt64
     func unregister(deviceId: String, registration: UInt64)
+    /// A device's reply to server-side RPC `id`, from any transport; hands
+    /// it to an admin call waiting for it (two-way RPC). The reply also goes
+    /// to the RPC topic like any uplink, whether anyone waits or not.
+    func rpcReplied(deviceId: String, id: String, payload: String)
 }

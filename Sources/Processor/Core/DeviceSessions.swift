@@ -9,6 +9,14 @@ package final class DeviceSessions: DeviceSessionRegistry {
         var sessions: [String: [UInt64: any DeviceSession]] = [:]
         var next: UInt64 = 1
         var rpc = 0
+        /// Two-way RPC calls waiting for the device's reply, by "deviceId/id".
+        var replies: [String: Reply] = [:]
+    }
+
+    private enum Reply {
+        case expected
+        case waiting(CheckedContinuation<String?, Never>)
+        case arrived(String)
     }
 
     private let state = Mutex(State())
@@ -34,7 +42,7 @@ package final class DeviceSessions: DeviceSessionRegistry {
     /// Delivers to every session of the device; returns how many there were.
     @discardableResult
     package func deliver(_ message: DownlinkMessage, to deviceId: String) -> Int {
-        let sessions = state.withLock { Array(($0.sessions[deviceId] ?? [:]).values) }
+        let sessions = state.withLock { Array(($0.sessions[deviceId] ?? [:]).values) }.filter { $0.carries(message) }
         for session in sessions { session.deliver(message) }
         return sessions.count
     }
@@ -44,6 +52,72 @@ package final class DeviceSessions: DeviceSessionRegistry {
         state.withLock { state in
             state.rpc += 1
             return state.rpc
+        }
+    }
+
+    package func rpcReplied(deviceId: String, id: String, payload: String) {
+        let key = deviceId + "/" + id
+        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+            switch state.replies[key] {
+            case .expected:
+                state.replies[key] = .arrived(payload)
+                return nil
+            case .waiting(let continuation):
+                state.replies[key] = nil
+                return continuation
+            case .arrived, nil:
+                return nil
+            }
+        }
+        waiter?.resume(returning: payload)
+    }
+
+    /// Call before delivering a two-way RPC, so a reply that comes back
+    /// before `awaitReply` runs is kept.
+    package func expectReply(deviceId: String, id: Int) {
+        state.withLock { $0.replies[deviceId + "/" + String(id)] = .expected }
+    }
+
+    /// Drops an expected reply nobody will wait for (the device was offline).
+    package func forgetReply(deviceId: String, id: Int) {
+        _ = state.withLock { $0.replies.removeValue(forKey: deviceId + "/" + String(id)) }
+    }
+
+    /// The device's reply (its JSON text), or nil after `timeout`.
+    package func awaitReply(deviceId: String, id: Int, timeout: Duration) async -> String? {
+        let key = deviceId + "/" + String(id)
+        return await withTaskGroup(of: String?.self) { group in
+            group.addTask { [self] in
+                await withCheckedContinuation { continuation in
+                    let early = state.withLock { state -> String?? in
+                        switch state.replies[key] {
+                        case .arrived(let payload):
+                            state.replies[key] = nil
+                            return .some(payload)
+                        case .expected:
+                            state.replies[key] = .waiting(continuation)
+                            return .none
+                        case .waiting, nil:
+                            return .some(nil)  // already given up
+                        }
+                    }
+                    if let early { continuation.resume(returning: early) }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            // Whichever finished first, nobody waits any more: release the other side.
+            let pending = state.withLock { state -> CheckedContinuation<String?, Never>? in
+                defer { state.replies[key] = nil }
+                if case .waiting(let continuation) = state.replies[key] { return continuation }
+                return nil
+            }
+            pending?.resume(returning: nil)
+            group.cancelAll()
+            return first
         }
     }
 

@@ -129,6 +129,8 @@ struct CoAPObserveSession: DeviceSession {
     let observation: NIOLoopBound<CoAPObservation>
     let resource: CoAPObservedResource
 
+    func carries(_ message: DownlinkMessage) -> Bool { message.isRPC == (resource == .rpc) }
+
     func deliver(_ message: DownlinkMessage) {
         let payload: String
         var confirmable: Bool?

@@ -39,6 +39,7 @@ extension CoAPDeviceHandler {
         values.writeImmutableBuffer(payload)
         values.writeString("}")
         let receivedAt = EpochClock.nowMilliseconds()
+        if kind == .rpcResponse { api.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: payload)) }
         let answer = kind == .clientRPC ? #"{"requestId":"# + JSONEscaping.quoted(id) + "}" : ""
         submit(device, exchange, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt, answer: answer)
     }

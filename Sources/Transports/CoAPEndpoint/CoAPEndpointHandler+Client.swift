@@ -133,14 +133,8 @@ extension CoAPEndpointHandler {
     /// A response in a CON or NON of its own: a separate response to one of
     /// our requests (acknowledged, once per message id), or unknown (RST, §4.2/§4.3).
     func separateResponseArrived(_ message: CoAPMessage, from peer: SocketAddress) {
+        guard firstSight(message, from: peer) else { return }
         let messageKey = CoAPMessageKey(peer: peer, messageId: message.messageId)
-        if let entry = deduplication.lookup(messageKey) {
-            statistics.duplicates += 1
-            if case .answered(let bytes) = entry { write(bytes, to: peer) }
-            return
-        }
-        let lifetime = message.type == .confirmable ? configuration.exchangeLifetime : configuration.nonLifetime
-        deduplication.insert(messageKey, expires: .now() + lifetime.timeAmount)
         guard let exchange = clientExchanges[CoAPTokenKey(peer: peer, token: message.token)] else {
             let bytes = send(.empty(.reset, messageId: message.messageId), to: peer)
             deduplication.answered(messageKey, with: bytes)

@@ -6,15 +6,7 @@ extension CoAPEndpointHandler {
     /// (§5.4.1), Observe deregistration (RFC 7641 §3.6), Block1 assembly,
     /// then the application.
     func requestArrived(_ message: CoAPMessage, from peer: SocketAddress) {
-        let key = CoAPMessageKey(peer: peer, messageId: message.messageId)
-        if let entry = deduplication.lookup(key) {
-            statistics.duplicates += 1
-            // The same answer again; a request still being worked on is answered once, later.
-            if case .answered(let bytes) = entry { write(bytes, to: peer) }
-            return
-        }
-        let lifetime = message.type == .confirmable ? configuration.exchangeLifetime : configuration.nonLifetime
-        deduplication.insert(key, expires: .now() + lifetime.timeAmount)
+        guard firstSight(message, from: peer) else { return }
         statistics.requests += 1
 
         if message.unrecognizedCriticalOption != nil {
@@ -46,6 +38,21 @@ extension CoAPEndpointHandler {
         if message.type == .confirmable { awaitingAnswer.append(exchange) }
         statistics.openExchanges += 1
         requestHandler.handleRequest(exchange)
+    }
+
+    /// Duplicate detection (§4.5): false for a message id already seen from
+    /// this peer, which gets the same answer again (one still being worked
+    /// on is answered once, later); true, and remembered, for a new one.
+    func firstSight(_ message: CoAPMessage, from peer: SocketAddress) -> Bool {
+        let key = CoAPMessageKey(peer: peer, messageId: message.messageId)
+        if let entry = deduplication.lookup(key) {
+            statistics.duplicates += 1
+            if case .answered(let bytes) = entry { write(bytes, to: peer) }
+            return false
+        }
+        let lifetime = message.type == .confirmable ? configuration.exchangeLifetime : configuration.nonLifetime
+        deduplication.insert(key, expires: .now() + lifetime.timeAmount)
+        return true
     }
 
     /// Answers a request without the application (errors, 2.31 Continue).

@@ -9,6 +9,8 @@ package struct DeviceAPI: Sendable {
     let registry: DeviceRegistry
     let rateLimiter: RateLimiter?
     let ingest: any MessageIngest
+    /// Long-polls register here as downlink sessions; RPC replies are handed to waiting calls.
+    let deviceSessions: any DeviceSessionRegistry
     let metrics: GatewayMetrics
     let logger: Logger
 
@@ -18,6 +20,7 @@ package struct DeviceAPI: Sendable {
         registry: DeviceRegistry,
         rateLimiter: RateLimiter?,
         ingest: any MessageIngest,
+        deviceSessions: any DeviceSessionRegistry,
         metrics: GatewayMetrics,
         logger: Logger
     ) {
@@ -26,6 +29,7 @@ package struct DeviceAPI: Sendable {
         self.registry = registry
         self.rateLimiter = rateLimiter
         self.ingest = ingest
+        self.deviceSessions = deviceSessions
         self.metrics = metrics
         self.logger = logger
     }

@@ -3,6 +3,12 @@
 enum DeviceHTTPRoute: Equatable {
     case telemetry(token: String)
     case attributes(token: String)
+    /// `/api/v1/{token}/attributes/updates?timeout=MS`: long-poll for shared-attribute changes.
+    case attributeUpdates(token: String)
+    /// `/api/v1/{token}/rpc`: GET long-polls for server-side RPC, POST is client-side RPC.
+    case rpc(token: String)
+    /// `/api/v1/{token}/rpc/{id}`: the reply to server-side RPC `id`.
+    case rpcReply(token: String, id: String)
     case health
 
     /// The route and the query string, or nil for an unknown path.
@@ -19,13 +25,25 @@ enum DeviceHTTPRoute: Equatable {
         if path == "/health" { return (.health, query) }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         // "", "api", "v1", token, resource
-        guard parts.count == 5, parts[0].isEmpty, parts[1] == "api", parts[2] == "v1", !parts[3].isEmpty else { return nil }
+        guard (5...6).contains(parts.count), parts[0].isEmpty, parts[1] == "api", parts[2] == "v1", !parts[3].isEmpty else { return nil }
         let token = String(parts[3])
-        switch parts[4] {
-        case "telemetry": return (.telemetry(token: token), query)
-        case "attributes": return (.attributes(token: token), query)
+        switch (parts[4], parts.count == 6 ? parts[5] : nil) {
+        case ("telemetry", nil): return (.telemetry(token: token), query)
+        case ("attributes", nil): return (.attributes(token: token), query)
+        case ("attributes", "updates"): return (.attributeUpdates(token: token), query)
+        case ("rpc", nil): return (.rpc(token: token), query)
+        case ("rpc", let id?) where !id.isEmpty: return (.rpcReply(token: token, id: String(id)), query)
         default: return nil
         }
+    }
+
+    /// One query parameter's raw value.
+    static func value(_ name: String, in query: Substring) -> Substring? {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count == 2, parts[0] == name { return parts[1] }
+        }
+        return nil
     }
 
     /// The comma-separated values of one query parameter, percent-decoded.

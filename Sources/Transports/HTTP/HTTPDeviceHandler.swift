@@ -13,16 +13,19 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let api: DeviceAPI
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var refusal: DeviceHTTPResponse?
     /// Counts requests, so a late verdict or time-out for an earlier one is ignored.
-    private var generation: UInt64 = 0
-    private var awaiting = false
-    private var timeout: Scheduled<Void>?
+    var generation: UInt64 = 0
+    var awaiting = false
+    var timeout: Scheduled<Void>?
     private var keepAlive = true
     private(set) var closing = false
+    /// A long-poll waiting for downlink: its registration in DeviceSessions.
+    var longPollRegistration: (deviceId: String, registration: UInt64)?
+    var clientRPCCounter = 0
 
     init(api: DeviceAPI) {
         self.api = api
@@ -36,6 +39,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
+        endLongPoll()
         self.context = nil
     }
 
@@ -91,6 +95,19 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             let clientKeys = DeviceHTTPRoute.list("clientKeys", in: query)
             let sharedKeys = DeviceHTTPRoute.list("sharedKeys", in: query)
             authenticate(token) { handler, device in handler.readAttributes(device, clientKeys: clientKeys, sharedKeys: sharedKeys) }
+        case (.attributeUpdates(let token), .GET):
+            guard let timeout = longPollTimeout(query) else { return }
+            authenticate(token) { handler, device in handler.longPoll(device, for: .attributes, timeout: timeout) }
+        case (.rpc(let token), .GET):
+            guard let timeout = longPollTimeout(query) else { return }
+            authenticate(token) { handler, device in handler.longPoll(device, for: .rpc, timeout: timeout) }
+        case (.rpc(let token), .POST):
+            authenticate(token) { handler, device in
+                handler.clientRPCCounter &+= 1
+                handler.forwardRPC(device, body: body, kind: .clientRPC, id: "http-" + String(handler.clientRPCCounter))
+            }
+        case (.rpcReply(let token, let id), .POST):
+            authenticate(token) { handler, device in handler.forwardRPC(device, body: body, kind: .rpcResponse, id: id) }
         default:
             respond(.methodNotAllowed)
         }
@@ -176,7 +193,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         }
     }
 
-    private func submit(_ device: DeviceIdentity, kind: MessageKind, entries: [TelemetryEntry], receivedAt: Int64) {
+    func submit(_ device: DeviceIdentity, kind: MessageKind, entries: [TelemetryEntry], receivedAt: Int64) {
         guard let context else { return }
         let completion = HTTPResponseCompletion(handler: NIOLoopBound(self, eventLoop: context.eventLoop), generation: generation)
         let message = GatewayMessage(
@@ -227,6 +244,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     // MARK: Responses and shutdown
 
     func respond(_ response: DeviceHTTPResponse) {
+        endLongPoll()
         awaiting = false
         timeout?.cancel()
         timeout = nil
@@ -255,6 +273,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     /// Server shutdown: an idle connection closes now, a busy one after its answer.
     func shutdown() {
         closing = true
+        if longPollRegistration != nil { return respond(.unavailable(.shuttingDown)) }
         if head == nil, !awaiting { context?.close(promise: nil) }
     }
 }

@@ -20,6 +20,9 @@ extension MQTTConnectionHandler {
             return granted == .atLeastOnce ? .grantedQoS1 : .success
         }
         send(.subAck(MQTTSubAck(packetIdentifier: subscribe.packetIdentifier, reasonCodes: codes)))
+        logger.info(
+            "MQTT subscribed",
+            metadata: ["device_id": "\(device?.id ?? "")", "topics": "\(subscribe.subscriptions.map(\.topicFilter).joined(separator: " "))"])
     }
 
     /// `v1/devices/me/attributes/request/{id}` with `{"clientKeys":"a,b","sharedKeys":"c"}`:
@@ -76,6 +79,9 @@ extension MQTTConnectionHandler {
         values.writeImmutableBuffer(publish.payload)
         values.writeString("}")
         let receivedAt = EpochClock.nowMilliseconds()
+        if kind == .rpcResponse {
+            shared.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: publish.payload))
+        }
         submit(publish, packet: packet, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)],
                receivedAt: receivedAt, device: device)
     }

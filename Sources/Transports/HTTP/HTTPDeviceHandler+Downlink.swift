@@ -1,0 +1,106 @@
+import Auth
+import Logging
+import NIOCore
+import NIOHTTP1
+import ProcessorAPI
+
+/// What a long-poll waits for.
+enum HTTPLongPollResource: String {
+    /// `GET /api/v1/{token}/attributes/updates?timeout=MS`: the next shared-attribute change.
+    case attributes
+    /// `GET /api/v1/{token}/rpc?timeout=MS`: the next server-side RPC request.
+    case rpc
+}
+
+/// Downlink over HTTP, as ThingsBoard's HTTP API does it: a long-poll is a
+/// downlink session for as long as it waits; RPC replies and client-side
+/// RPC are uplinks to the RPC topic.
+extension HTTPDeviceHandler {
+    static let maximumLongPoll = 3_600_000
+
+    /// `?timeout=MS` (default 30 s); a bad value is answered 400 here.
+    func longPollTimeout(_ query: Substring) -> TimeAmount? {
+        guard let text = DeviceHTTPRoute.value("timeout", in: query) else { return .seconds(30) }
+        guard let milliseconds = Int(text), (1...Self.maximumLongPoll).contains(milliseconds) else {
+            respond(.error(.badRequest, "timeout must be 1 to \(Self.maximumLongPoll) milliseconds"))
+            return nil
+        }
+        return .milliseconds(Int64(milliseconds))
+    }
+
+    func longPoll(_ device: DeviceIdentity, for resource: HTTPLongPollResource, timeout: TimeAmount) {
+        guard let context else { return }
+        let session = HTTPLongPollSession(handler: NIOLoopBound(self, eventLoop: context.eventLoop), generation: generation, resource: resource)
+        longPollRegistration = (device.id, api.deviceSessions.register(deviceId: device.id, session: session))
+        awaiting = true
+        api.logger.info(
+            "HTTP long-poll waiting", metadata: ["device_id": "\(device.id)", "resource": "\(resource.rawValue)", "transport": "http"])
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let expected = generation
+        self.timeout = context.eventLoop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            guard handler.awaiting, handler.generation == expected else { return }
+            // Nothing came: 408, and the device polls again.
+            handler.respond(.error(.requestTimeout, "no \(resource == .rpc ? "RPC request" : "attribute update") within the timeout"))
+        }
+    }
+
+    /// A downlink message for the waiting long-poll, on the event loop.
+    func longPollDelivered(_ payload: String, generation: UInt64) {
+        guard awaiting, generation == self.generation, longPollRegistration != nil else { return }
+        respond(.json(.ok, payload))
+    }
+
+    func endLongPoll() {
+        guard let (deviceId, registration) = longPollRegistration else { return }
+        longPollRegistration = nil
+        api.deviceSessions.unregister(deviceId: deviceId, registration: registration)
+    }
+
+    /// `POST /api/v1/{token}/rpc/{id}` (reply) and `POST /api/v1/{token}/rpc`
+    /// (client-side RPC): `{"requestId":"…","payload":…}` to the RPC topic,
+    /// 200 after the sink has it.
+    func forwardRPC(_ device: DeviceIdentity, body: ByteBuffer, kind: MessageKind, id: String) {
+        api.metrics.messageReceived(.http)
+        let valid = body.withUnsafeReadableBytes { bytes -> Bool in
+            var scanner = JSONScanner(bytes)
+            guard (try? scanner.scanValue()) != nil else { return false }
+            return scanner.peek() == nil
+        }
+        guard valid else {
+            api.metrics.dropped(.invalidPayload)
+            return respond(.error(.badRequest, "RPC payload must be one JSON value"))
+        }
+        if kind == .rpcResponse { api.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: body)) }
+        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
+        values.writeImmutableBuffer(body)
+        values.writeString("}")
+        let receivedAt = EpochClock.nowMilliseconds()
+        submit(device, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt)
+    }
+}
+
+/// A waiting long-poll as a downlink target: the first message of its kind answers it.
+struct HTTPLongPollSession: DeviceSession {
+    let handler: NIOLoopBound<HTTPDeviceHandler>
+    let generation: UInt64
+    let resource: HTTPLongPollResource
+
+    func carries(_ message: DownlinkMessage) -> Bool { message.isRPC == (resource == .rpc) }
+
+    func deliver(_ message: DownlinkMessage) {
+        let payload: String
+        switch (message, resource) {
+        case (.sharedAttributesUpdated(let json), .attributes):
+            payload = json
+        case (.sharedAttributesDeleted(let keys), .attributes):
+            payload = #"{"deleted":["# + keys.map(JSONEscaping.quoted).joined(separator: ",") + "]}"
+        case (.rpcRequest(let id, let method, let params), .rpc):
+            payload = #"{"id":\#(id),"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
+        default:
+            return
+        }
+        let (handler, generation) = (self.handler, self.generation)
+        handler.eventLoop.execute { handler.value.longPollDelivered(payload, generation: generation) }
+    }
+}

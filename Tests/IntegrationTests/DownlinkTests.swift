@@ -1,0 +1,104 @@
+import Foundation
+import KafkaSink
+import TestSupport
+import Testing
+
+/// Shared attributes and server-side RPC to devices over HTTP long-poll and
+/// MQTT, with curl and the mosquitto clients; two-way RPC returns the
+/// device's reply to the admin call and puts it in the RPC topic.
+@Suite("Downlink: HTTP long-poll and two-way RPC", .timeLimit(.minutes(3)))
+struct DownlinkTests {
+    static let key = "downlink-admin-key"
+
+    func admin(_ fixture: GatewayFixture, _ method: String, _ path: String, _ body: String? = nil) async throws -> HTTPAnswer {
+        try await curl(method, fixture.gateway.adminURL + path, body: body, headers: ["Authorization": "Bearer \(Self.key)"])
+    }
+
+    func json(_ text: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    @Test("curl long-polls /attributes/updates and gets the shared-attribute update; an empty poll ends 408")
+    func attributesLongPoll() async throws {
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key])
+        let device = try await fixture.addDevice("poll-1")
+        let base = fixture.gateway.baseURL + "/api/v1/\(device.token)"
+        async let poll = curl("GET", base + "/attributes/updates?timeout=20000")
+        _ = try await fixture.gateway.waitForLog(message: "HTTP long-poll waiting", timeout: .seconds(10))
+        #expect(try await admin(fixture, "POST", "/api/devices/\(device.id)/attributes/shared", #"{"fw":"2.0"}"#).status == 200)
+        let answer = try await poll
+        #expect(answer.status == 200 && answer.body == #"{"fw":"2.0"}"#, "\(answer.status) \(answer.body)")
+        let empty = try await curl("GET", base + "/attributes/updates?timeout=300")
+        #expect(empty.status == 408)
+        #expect(try await curl("GET", base + "/attributes/updates?timeout=abc").status == 400)
+        try await fixture.stop()
+    }
+
+    @Test("two-way RPC over an HTTP long-poll: the admin call returns the reply, which is in Kafka; no reply 504; offline 409")
+    func httpRPC() async throws {
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key])
+        let device = try await fixture.addDevice("poll-rpc")
+        let base = fixture.gateway.baseURL + "/api/v1/\(device.token)"
+        #expect(try await admin(fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"x"}"#).status == 409)
+
+        async let poll = curl("GET", base + "/rpc?timeout=20000")
+        _ = try await fixture.gateway.waitForLog(message: "HTTP long-poll waiting", timeout: .seconds(10))
+        async let call = admin(fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"setGpio","params":{"pin":4},"timeout":10000}"#)
+        let request = try await poll
+        #expect(request.status == 200, "\(request.body)")
+        let id = try #require(json(request.body)["id"] as? Int, "\(request.body)")
+        #expect(request.body == #"{"id":\#(id),"method":"setGpio","params":{"pin":4}}"#)
+        let reply = try await curl("POST", base + "/rpc/\(id)", body: #"{"pin":4,"value":1}"#)
+        #expect(reply.status == 200)
+        let answered = try await call
+        #expect(answered.status == 200 && answered.body == #"{"id":\#(id),"response":{"pin":4,"value":1}}"#, "\(answered.body)")
+
+        // A device that takes the request and never answers.
+        async let silentPoll = curl("GET", base + "/rpc?timeout=20000")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            fixture.gateway.logs.filter { $0["message"] as? String == "HTTP long-poll waiting" }.count >= 2
+        })
+        let unanswered = try await admin(fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"reboot","timeout":500}"#)
+        #expect(unanswered.status == 504, "\(unanswered.body)")
+        #expect(try await silentPoll.status == 200)
+
+        // Client-side RPC from the device goes to the RPC topic.
+        #expect(try await curl("POST", base + "/rpc", body: #"{"method":"getTime","params":{}}"#).status == 200)
+        var records: [KafkaRecord] = []
+        #expect(try await eventually(timeout: .seconds(10)) {
+            records = try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers)
+            return records.count >= 2
+        })
+        let payloads = Set(records.map { String($0.payload.split(separator: #""values":"#).last?.split(separator: #","transport""#).first ?? "") })
+        #expect(payloads == [#"{"requestId":"\#(id)","payload":{"pin":4,"value":1}}"#, #"{"requestId":"http-1","payload":{"method":"getTime","params":{}}}"#], "\(payloads)")
+        try await fixture.stop()
+    }
+
+    @Test("two-way RPC over MQTT: mosquitto_sub receives the request, mosquitto_pub replies, the admin call returns it")
+    func mqttRPC() async throws {
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key, "MQTT_ENABLED": "true"])
+        let device = try await fixture.addDevice("mqtt-rpc")
+        let port = "\(fixture.gateway.mqttPort)"
+        async let sub = runCommand("mosquitto_sub", [
+            "-h", "127.0.0.1", "-p", port, "-u", device.token, "-i", "rpc-sub", "-q", "1", "-t", "v1/devices/me/rpc/request/+", "-C", "1", "-v",
+        ], timeout: .seconds(20))
+        _ = try await fixture.gateway.waitForLog(message: "MQTT subscribed", timeout: .seconds(10))
+        async let call = admin(fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"setMode","params":"eco","timeout":10000}"#)
+        let received = try await sub
+        let parts = received.stdout.trimmingCharacters(in: .newlines).split(separator: " ", maxSplits: 1)
+        try #require(parts.count == 2, "\(received.stdout) \(received.stderr)")
+        let topic = String(parts[0])
+        #expect(topic.hasPrefix("v1/devices/me/rpc/request/") && parts[1] == #"{"method":"setMode","params":"eco"}"#)
+        let id = String(topic.dropFirst("v1/devices/me/rpc/request/".count))
+        let reply = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", port, "-u", device.token, "-i", "rpc-pub", "-q", "1", "-t", "v1/devices/me/rpc/response/\(id)", "-m", #"{"mode":"eco"}"#,
+        ], timeout: .seconds(20))
+        #expect(reply.status == 0, "\(reply.stderr)")
+        let answered = try await call
+        #expect(answered.status == 200 && answered.body == #"{"id":\#(id),"response":{"mode":"eco"}}"#, "\(answered.body)")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers).contains { $0.payload.contains(#""requestId":"\#(id)","payload":{"mode":"eco"}"#) }
+        })
+        try await fixture.stop()
+    }
+}
