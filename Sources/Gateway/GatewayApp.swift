@@ -46,13 +46,17 @@ struct GatewayApp {
         }
         logger.info("device registry open", metadata: ["path": "\(configuration.dataDirectory)/\(DeviceRegistry.fileName)"])
 
-        let (sink, closeSink, embedded) = try makeSink(metrics: metrics, logger: logger)
+        let (sink, closeSink, embedded, bootstrap) = try makeSink(metrics: metrics, logger: logger)
         let processor = MessageProcessor(
             configuration: configuration.processor, sink: sink, metrics: metrics,
             logger: Logger(label: "tb-gateway.processor"))
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
         let deviceSessions = DeviceSessions()
+        let router = DownlinkRouter(
+            sessions: deviceSessions,
+            storeShared: { deviceId, values in try await registry.setAttributes(deviceId: deviceId, scope: .shared, values) },
+            metrics: metrics, logger: Logger(label: "tb-gateway.downlink"))
         let watcher = RegistryWatcher(registry: registry, authenticator: authenticator, logger: logger)
 
         var lwm2m: LwM2MServer?
@@ -105,6 +109,19 @@ struct GatewayApp {
             services.append(HTTPDeviceServer(api: api))
         }
 
+        var commands: KafkaCommandConsumer?
+        if let bootstrap {
+            do {
+                commands = try KafkaCommandConsumer(
+                    bootstrapServers: bootstrap, topic: configuration.kafka.topics.commands, groupId: configuration.commandsGroupId,
+                    logger: Logger(label: "tb-gateway.commands")
+                ) { record in await router.route(record.value) }
+            } catch {
+                logger.critical("cannot start the command consumer", metadata: ["error": "\(error)"])
+                throw error
+            }
+        }
+
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) },
@@ -113,6 +130,7 @@ struct GatewayApp {
             )
         )
         try await group.run()
+        commands?.close()
         await closeSink()
         _ = embedded
         logger.info("tb-gateway stopped")
@@ -122,11 +140,11 @@ struct GatewayApp {
     private func makeSink(
         metrics: GatewayMetrics,
         logger: Logger
-    ) throws -> (any MessageSink, @Sendable () async -> Void, EmbeddedKafkaCluster?) {
+    ) throws -> (any MessageSink, @Sendable () async -> Void, EmbeddedKafkaCluster?, String?) {
         guard configuration.kafkaEnabled else {
             let sink = HTTPSink(configuration: configuration.httpSink, metrics: metrics, logger: Logger(label: "tb-gateway.http-sink"))
             logger.info("sink: HTTP backend", metadata: ["url": "\(configuration.httpSink.baseURL)"])
-            return (sink, { await sink.shutdown() }, nil)
+            return (sink, { await sink.shutdown() }, nil, nil)
         }
         var kafka = configuration.kafka
         var embedded: EmbeddedKafkaCluster?
@@ -143,6 +161,6 @@ struct GatewayApp {
             configuration: kafka, enqueueTimeout: configuration.processor.batchTimeout, metrics: metrics,
             logger: Logger(label: "tb-gateway.kafka"))
         logger.info("sink: Kafka", metadata: ["bootstrap_servers": "\(kafka.bootstrapServers)"])
-        return (sink, { sink.close() }, embedded)
+        return (sink, { sink.close() }, embedded, kafka.bootstrapServers)
     }
 }

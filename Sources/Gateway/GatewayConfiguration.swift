@@ -24,6 +24,8 @@ struct GatewayConfiguration: Sendable {
     /// nil: the embedded development broker.
     var kafka: KafkaConfiguration
     var kafkaEmbedded: Bool
+    /// KAFKA_COMMANDS_GROUP_ID: this instance's consumer group on the command topic.
+    var commandsGroupId: String
     var httpSink: HTTPSinkConfiguration
     var httpEnabled: Bool
     var http: HTTPTransportConfiguration
@@ -78,8 +80,11 @@ struct GatewayConfiguration: Sendable {
             telemetry: try Self.topic(source, "KAFKA_TOPIC_TELEMETRY"),
             attributes: try Self.topic(source, "KAFKA_TOPIC_ATTRIBUTES"),
             events: try Self.topic(source, "KAFKA_TOPIC_EVENTS"),
-            rpc: try Self.topic(source, "KAFKA_TOPIC_RPC")
+            rpc: try Self.topic(source, "KAFKA_TOPIC_RPC"),
+            commands: try Self.topic(source, "KAFKA_TOPIC_COMMANDS")
         )
+        let group = source.string("KAFKA_COMMANDS_GROUP_ID")
+        commandsGroupId = group.isEmpty ? "tb-gateway-" + ProcessInfo.processInfo.hostName : group
         kafka = KafkaConfiguration(
             bootstrapServers: kafkaEmbedded ? "" : bootstrap,
             topics: topics,

@@ -101,4 +101,56 @@ struct DownlinkTests {
         })
         try await fixture.stop()
     }
+
+    @Test("the Kafka command topic (kcat): shared attributes and an RPC reach an MQTT device; a malformed record is skipped and counted")
+    func commandTopic() async throws {
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key, "MQTT_ENABLED": "true"])
+        _ = try await fixture.gateway.waitForLog(message: "command consumer assigned", timeout: .seconds(30))
+        let device = try await fixture.addDevice("cmd-1")
+        async let sub = runCommand("mosquitto_sub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-q", "1", "-v", "-C", "2",
+            "-t", "v1/devices/me/attributes", "-t", "v1/devices/me/rpc/request/+",
+        ], timeout: .seconds(30))
+        _ = try await fixture.gateway.waitForLog(message: "MQTT subscribed", timeout: .seconds(10))
+        let records = [
+            "this is not a command",
+            #"{"deviceId":"\#(device.id)","type":"attributes","shared":{"mode":"eco"}}"#,
+            #"{"deviceId":"\#(device.id)","type":"rpc","id":77,"method":"blink","params":{"n":3}}"#,
+        ].joined(separator: "\n") + "\n"
+        let produce = try await runCommand(
+            "kcat", ["-b", fixture.kafka.bootstrapServers, "-P", "-t", "tb.commands", "-k", device.id], input: Data(records.utf8))
+        #expect(produce.status == 0, "\(produce.stderr)")
+        let received = try await sub
+        #expect(received.stdout.split(separator: "\n").map(String.init) == [
+            #"v1/devices/me/attributes {"mode":"eco"}"#, #"v1/devices/me/rpc/request/77 {"method":"blink","params":{"n":3}}"#,
+        ], "\(received.stdout) \(received.stderr)")
+        let stored = try await admin(fixture, "GET", "/api/devices/\(device.id)/attributes/shared")
+        #expect(stored.body == #"{"mode":"eco"}"#)
+        let metrics = try await curl("GET", fixture.gateway.metricsURL + "/metrics").body
+        #expect(metrics.contains(#"tb_gateway_errors_total{kind="command_invalid"} 1"#))
+        try await fixture.stop()
+    }
+
+    @Test("client-side RPC from an MQTT device reaches Kafka; the answer produced on the command topic reaches the device")
+    func clientRPCAnswer() async throws {
+        let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true"])
+        _ = try await fixture.gateway.waitForLog(message: "command consumer assigned", timeout: .seconds(30))
+        let device = try await fixture.addDevice("cmd-rr")
+        // mosquitto_rr subscribes to the response topic, publishes the request and prints the answer.
+        async let rr = runCommand("mosquitto_rr", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-q", "1",
+            "-t", "v1/devices/me/rpc/request/5", "-e", "v1/devices/me/rpc/response/5", "-m", #"{"method":"getTime","params":{}}"#,
+        ], timeout: .seconds(30))
+        #expect(try await eventually(timeout: .seconds(15)) {
+            try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers)
+                .contains { $0.payload.contains(#""requestId":"5","payload":{"method":"getTime","params":{}}"#) }
+        })
+        let answer = #"{"deviceId":"\#(device.id)","type":"rpc_response","id":"5","response":{"time":1700000000}}"# + "\n"
+        let produce = try await runCommand(
+            "kcat", ["-b", fixture.kafka.bootstrapServers, "-P", "-t", "tb.commands", "-k", device.id], input: Data(answer.utf8))
+        #expect(produce.status == 0, "\(produce.stderr)")
+        let result = try await rr
+        #expect(result.stdout.trimmingCharacters(in: .newlines) == #"{"time":1700000000}"#, "\(result.stdout) \(result.stderr)")
+        try await fixture.stop()
+    }
 }

@@ -9,7 +9,7 @@ struct GatewayFixture {
     let gateway: GatewayProcess
     let directory: String
 
-    static let topics = ["tb.telemetry", "tb.attributes", "tb.events", "tb.rpc"]
+    static let topics = ["tb.telemetry", "tb.attributes", "tb.events", "tb.rpc", "tb.commands"]
 
     static func start(_ extra: [String: String] = [:]) async throws -> GatewayFixture {
         let kafka = try EmbeddedKafkaCluster(topics: topics, partitions: 2)

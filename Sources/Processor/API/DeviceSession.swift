@@ -9,6 +9,9 @@ package enum DownlinkMessage: Sendable, Equatable {
     /// `v1/devices/me/rpc/request/{id}` as `{"method":…,"params":…}`, CoAP
     /// notifies observers of `/rpc` with `{"id":…,"method":…,"params":…}`.
     case rpcRequest(id: Int, method: String, params: String)
+    /// The backend's answer to the device's client-side RPC `id` (JSON
+    /// text), published by MQTT on `v1/devices/me/rpc/response/{id}`.
+    case rpcResponse(id: String, payload: String)
 }
 
 /// A live connection of a device on some transport.
@@ -27,8 +30,14 @@ extension DeviceSession {
 }
 
 extension DownlinkMessage {
+    /// A server-side RPC request (what observers and long-polls of /rpc take).
     package var isRPC: Bool {
         if case .rpcRequest = self { return true }
+        return false
+    }
+
+    package var isRPCResponse: Bool {
+        if case .rpcResponse = self { return true }
         return false
     }
 }

@@ -26,6 +26,8 @@ package final class GatewayMetrics: Sendable {
         case sink
         case payload
         case transport
+        /// A record on the command topic that is not a valid command.
+        case commandInvalid = "command_invalid"
         case `internal`
     }
 

@@ -20,17 +20,21 @@ package struct KafkaConfiguration: Sendable {
         package var attributes: String
         package var events: String
         package var rpc: String
+        /// KAFKA_TOPIC_COMMANDS: what the backend sends to devices (consumed, not produced).
+        package var commands: String
 
         package init(
             telemetry: String = "tb.telemetry",
             attributes: String = "tb.attributes",
             events: String = "tb.events",
-            rpc: String = "tb.rpc"
+            rpc: String = "tb.rpc",
+            commands: String = "tb.commands"
         ) {
             self.telemetry = telemetry
             self.attributes = attributes
             self.events = events
             self.rpc = rpc
+            self.commands = commands
         }
 
         /// The topic of each message kind (architecture.md, "Kafka records").
@@ -43,7 +47,7 @@ package struct KafkaConfiguration: Sendable {
             }
         }
 
-        package var all: [String] { [telemetry, attributes, events, rpc] }
+        package var all: [String] { [telemetry, attributes, events, rpc, commands] }
     }
 
     package init(

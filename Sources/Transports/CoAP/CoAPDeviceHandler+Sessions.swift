@@ -129,7 +129,7 @@ struct CoAPObserveSession: DeviceSession {
     let observation: NIOLoopBound<CoAPObservation>
     let resource: CoAPObservedResource
 
-    func carries(_ message: DownlinkMessage) -> Bool { message.isRPC == (resource == .rpc) }
+    func carries(_ message: DownlinkMessage) -> Bool { !message.isRPCResponse && message.isRPC == (resource == .rpc) }
 
     func deliver(_ message: DownlinkMessage) {
         let payload: String

@@ -86,7 +86,7 @@ struct HTTPLongPollSession: DeviceSession {
     let generation: UInt64
     let resource: HTTPLongPollResource
 
-    func carries(_ message: DownlinkMessage) -> Bool { message.isRPC == (resource == .rpc) }
+    func carries(_ message: DownlinkMessage) -> Bool { !message.isRPCResponse && message.isRPC == (resource == .rpc) }
 
     func deliver(_ message: DownlinkMessage) {
         let payload: String

@@ -21,6 +21,8 @@ struct MQTTDownlinkSession: DeviceSession {
             case .rpcRequest(let id, let method, let params):
                 topic = ThingsBoardMQTTTopic.rpcRequestPrefix + String(id)
                 payload = #"{"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
+            case .rpcResponse(let id, let json):
+                (topic, payload) = (ThingsBoardMQTTTopic.rpcResponsePrefix + id, json)
             }
             handler.value.publishToDevice(topic: topic, payload: ByteBuffer(string: payload))
         }
