@@ -56,6 +56,24 @@ enum RegistrySchema {
                 CREATE INDEX queued_operations_by_device ON queued_operations(device_id, status, id);
                 """)
         }
+        // Persistent server-side RPC: kept until the device is there to take it.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE persistent_rpcs (
+                    id INTEGER PRIMARY KEY,
+                    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+                    method TEXT NOT NULL,
+                    params TEXT NOT NULL,
+                    timeout_ms INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    response TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX persistent_rpcs_by_device ON persistent_rpcs(device_id, status, id);
+                """)
+        }
         return migrator
     }
 }

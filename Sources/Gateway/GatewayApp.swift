@@ -53,6 +53,8 @@ struct GatewayApp {
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
         let deviceSessions = DeviceSessions()
+        let persistentRPC = PersistentRPCService(registry: registry, sessions: deviceSessions, logger: Logger(label: "tb-gateway.rpc"))
+        try await persistentRPC.prepare()
         let router = DownlinkRouter(
             sessions: deviceSessions,
             storeShared: { deviceId, values in try await registry.setAttributes(deviceId: deviceId, scope: .shared, values) },
@@ -75,14 +77,15 @@ struct GatewayApp {
 
         // Shutdown runs in reverse order: transports stop taking requests
         // first, the processor drains last.
-        var services: [any Service] = [processor, watcher]
+        var services: [any Service] = [processor, watcher, persistentRPC]
         services.append(MetricsServer.make(
             host: configuration.metricsHost, port: configuration.metricsPort, prometheus: prometheus,
             registry: registry, sink: sink, logger: Logger(label: "tb-gateway.metrics")))
         if let apiKey = configuration.admin.apiKey {
             services.append(AdminServer.make(
                 host: configuration.admin.host, port: configuration.admin.port, apiKey: apiKey,
-                registry: registry, deviceSessions: deviceSessions, lwm2m: lwm2m, maxPayloadSize: configuration.http.maxPayloadSize,
+                registry: registry, deviceSessions: deviceSessions, persistentRPC: persistentRPC, lwm2m: lwm2m,
+                maxPayloadSize: configuration.http.maxPayloadSize,
                 logger: Logger(label: "tb-gateway.admin")))
         } else {
             logger.warning("ADMIN_API_KEY is not set: the admin API does not start")

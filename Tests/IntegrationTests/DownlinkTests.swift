@@ -153,4 +153,47 @@ struct DownlinkTests {
         #expect(result.stdout.trimmingCharacters(in: .newlines) == #"{"time":1700000000}"#, "\(result.stdout) \(result.stderr)")
         try await fixture.stop()
     }
+
+    @Test("persistent RPC: QUEUED while the MQTT device is offline, kept across a restart, delivered when it subscribes, SUCCESSFUL with the reply; another EXPIRED")
+    func persistentRPC() async throws {
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key, "MQTT_ENABLED": "true"])
+        let device = try await fixture.addDevice("rpc-offline")
+        let queued = try await admin(fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"ping","params":{"n":1},"persistent":true,"timeout":10000}"#)
+        #expect(queued.status == 200 && json(queued.body)["status"] as? String == "QUEUED", "\(queued.body)")
+        let id = try #require(json(queued.body)["id"] as? Int)
+        let soon = nowMilliseconds() + 700
+        let expiring = try await admin(
+            fixture, "POST", "/api/devices/\(device.id)/rpc", #"{"method":"late","persistent":true,"expirationTime":\#(soon)}"#)
+        let expiringId = try #require(json(expiring.body)["id"] as? Int)
+        #expect(try await eventually(timeout: .seconds(10)) {
+            json(try await admin(fixture, "GET", "/api/rpc/\(expiringId)").body)["status"] as? String == "EXPIRED"
+        })
+
+        // A restart with the same registry: still QUEUED.
+        #expect(try await fixture.gateway.terminate() == 0)
+        let restarted = GatewayProcess(directory: fixture.directory, environment: fixture.gateway.environment)
+        try await restarted.start()
+        func adminAfter(_ method: String, _ path: String) async throws -> HTTPAnswer {
+            try await curl(method, restarted.adminURL + path, headers: ["Authorization": "Bearer \(Self.key)"])
+        }
+        #expect(json(try await adminAfter("GET", "/api/rpc/\(id)").body)["status"] as? String == "QUEUED")
+
+        let port = "\(restarted.mqttPort)"
+        let received = try await runCommand("mosquitto_sub", [
+            "-h", "127.0.0.1", "-p", port, "-u", device.token, "-i", "rpc-late", "-q", "1", "-t", "v1/devices/me/rpc/request/+", "-C", "1", "-v",
+        ], timeout: .seconds(20))
+        #expect(received.stdout.trimmingCharacters(in: .newlines) == #"v1/devices/me/rpc/request/\#(id) {"method":"ping","params":{"n":1}}"#, "\(received.stdout)")
+        let reply = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", port, "-u", device.token, "-i", "rpc-late-reply", "-q", "1", "-t", "v1/devices/me/rpc/response/\(id)", "-m", #"{"pong":true}"#,
+        ], timeout: .seconds(20))
+        #expect(reply.status == 0)
+        var last: [String: Any] = [:]
+        #expect(try await eventually(timeout: .seconds(10)) {
+            last = json(try await adminAfter("GET", "/api/rpc/\(id)").body)
+            return last["status"] as? String == "SUCCESSFUL"
+        }, "\(last)")
+        #expect((last["response"] as? [String: Any])?["pong"] as? Bool == true, "\(last)")
+        #expect(try await restarted.terminate() == 0)
+        try? FileManager.default.removeItem(atPath: fixture.directory)
+    }
 }

@@ -31,6 +31,7 @@ struct AdminAPI: Sendable {
     let registry: DeviceRegistry
     /// Shared-attribute changes are pushed to the device's live sessions.
     let deviceSessions: DeviceSessions
+    let persistentRPC: PersistentRPCService
     /// The LwM2M server for server pull (nil when LWM2M_ENABLED=false: those routes answer 503).
     let lwm2m: LwM2MServer?
     let maxPayloadSize: Int
@@ -56,6 +57,7 @@ struct AdminAPI: Sendable {
             await api.deleteAttributes(request, context)
         },
         Route(method: .post, path: "/api/devices/:id/rpc") { api, request, context in await api.sendRPC(request, context) },
+        Route(method: .get, path: "/api/rpc/:rpcId") { api, _, context in await api.showRPC(context) },
         Route(method: .get, path: "/api/devices/:id/lwm2m") { api, _, context in await api.lwm2mRegistration(context) },
         Route(method: .get, path: "/api/devices/:id/lwm2m-operations") { api, _, context in await api.lwm2mOperations(context) },
         Route(method: .get, path: "/api/devices/:id/lwm2m-operations/:operation") { api, _, context in await api.lwm2mOperations(context) },
@@ -302,6 +304,18 @@ extension AdminAPI {
                 }
                 timeout = .milliseconds(milliseconds)
             }
+            if fields.values.first(where: { $0.key == "persistent" })?.json == "true" {
+                var expiresAt = EpochClock.nowMilliseconds() + 86_400_000
+                if let text = fields.values.first(where: { $0.key == "expirationTime" })?.json {
+                    guard let value = Int64(text), value > EpochClock.nowMilliseconds() else {
+                        return AdminResponses.error(.badRequest, "expirationTime must be a future time in ms since the epoch", field: "expirationTime")
+                    }
+                    expiresAt = value
+                }
+                let rpc = try await persistentRPC.submit(
+                    deviceId: device.id, method: method, params: params, timeout: timeout, expiresAt: expiresAt)
+                return AdminResponses.json(.ok, rpc.json)
+            }
             let id = deviceSessions.nextRPCIdentifier()
             if !oneway { deviceSessions.expectReply(deviceId: device.id, id: id) }
             let sessions = deviceSessions.deliver(.rpcRequest(id: id, method: method, params: params), to: device.id)
@@ -316,6 +330,19 @@ extension AdminAPI {
                 return AdminResponses.error(.gatewayTimeout, "device \(device.id) did not answer RPC \(id) (\(method)) within \(timeout)")
             }
             return AdminResponses.json(.ok, #"{"id":\#(id),"response":"# + reply + "}")
+        }
+    }
+}
+
+extension AdminAPI {
+    /// `GET /api/rpc/{rpcId}`: a persistent RPC and its state.
+    fileprivate func showRPC(_ context: BasicRequestContext) async -> Response {
+        await handle {
+            let text = context.parameters.get("rpcId") ?? ""
+            guard let id = Int(text), let rpc = try await registry.persistentRPC(id: id) else {
+                return AdminResponses.error(.notFound, "no persistent RPC \(text)")
+            }
+            return AdminResponses.json(.ok, rpc.json)
         }
     }
 }

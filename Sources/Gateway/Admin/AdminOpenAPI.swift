@@ -451,6 +451,14 @@ enum AdminOpenAPI {
                   },
                   "oneway": {
                     "type": "boolean"
+                  },
+                  "persistent": {
+                    "type": "boolean",
+                    "description": "keep the request until the device can take it; answered at once with the stored RPC, its state at GET /api/rpc/{rpcId}"
+                  },
+                  "expirationTime": {
+                    "type": "integer",
+                    "description": "persistent: ms since the epoch after which an undelivered RPC is EXPIRED (default one day)"
                   }
                 }
               }
@@ -1065,6 +1073,54 @@ enum AdminOpenAPI {
           },
           "400": {
             "description": "invalid path, format, timeout or body",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          },
+          "401": {
+            "description": "missing or wrong bearer key",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/Error"
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "/api/rpc/{rpcId}": {
+      "parameters": [
+        {
+          "name": "rpcId",
+          "in": "path",
+          "required": true,
+          "schema": {
+            "type": "integer"
+          }
+        }
+      ],
+      "get": {
+        "summary": "A persistent RPC: status QUEUED, SENT, SUCCESSFUL, TIMEOUT, EXPIRED or FAILED, and the device's response",
+        "operationId": "showRPC",
+        "responses": {
+          "200": {
+            "description": "the RPC",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object"
+                }
+              }
+            }
+          },
+          "404": {
+            "description": "no such RPC",
             "content": {
               "application/json": {
                 "schema": {

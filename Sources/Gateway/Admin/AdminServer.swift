@@ -13,11 +13,12 @@ enum AdminServer {
         apiKey: String,
         registry: DeviceRegistry,
         deviceSessions: DeviceSessions,
+        persistentRPC: PersistentRPCService,
         lwm2m: LwM2MServer?,
         maxPayloadSize: Int,
         logger: Logger
     ) -> some Service {
-        let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, lwm2m: lwm2m, maxPayloadSize: maxPayloadSize, logger: logger)
+        let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, persistentRPC: persistentRPC, lwm2m: lwm2m, maxPayloadSize: maxPayloadSize, logger: logger)
         return Application(
             router: api.makeRouter(apiKey: apiKey),
             configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),

@@ -52,4 +52,8 @@ package protocol DeviceSessionRegistry: Sendable {
     /// it to an admin call waiting for it (two-way RPC). The reply also goes
     /// to the RPC topic like any uplink, whether anyone waits or not.
     func rpcReplied(deviceId: String, id: String, payload: String)
+    /// A session of the device can take RPC now (an MQTT subscription to
+    /// the request topic, a CoAP observation or HTTP long-poll of /rpc):
+    /// RPCs kept for it while it was away go out.
+    func rpcReady(deviceId: String)
 }

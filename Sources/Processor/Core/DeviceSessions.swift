@@ -20,6 +20,7 @@ package final class DeviceSessions: DeviceSessionRegistry {
     }
 
     private let state = Mutex(State())
+    private let readyHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     package init() {}
 
@@ -45,6 +46,20 @@ package final class DeviceSessions: DeviceSessionRegistry {
         let sessions = state.withLock { Array(($0.sessions[deviceId] ?? [:]).values) }.filter { $0.carries(message) }
         for session in sessions { session.deliver(message) }
         return sessions.count
+    }
+
+    /// Who hears that a device can take RPC now (the persistent RPC store).
+    package func onRPCReady(_ handler: @escaping @Sendable (String) -> Void) {
+        readyHandler.withLock { $0 = handler }
+    }
+
+    package func rpcReady(deviceId: String) {
+        readyHandler.withLock { $0 }?(deviceId)
+    }
+
+    /// Ids continue after those already stored (persistent RPC survives restarts).
+    package func continueRPCIdentifiers(after id: Int) {
+        state.withLock { $0.rpc = max($0.rpc, id) }
     }
 
     /// Server-side RPC request ids, increasing from 1 as ThingsBoard numbers them.

@@ -41,6 +41,7 @@ extension CoAPDeviceHandler {
             guard observation.isActive else { return }
             registration = handler.api.deviceSessions.register(deviceId: device.id, session: session)
             handler.devices[device.id]?.observations += 1
+            if resource == .rpc { handler.api.deviceSessions.rpcReady(deviceId: device.id) }
             handler.api.logger.info(
                 "CoAP observation registered",
                 metadata: ["device_id": "\(device.id)", "resource": "\(resource.rawValue)", "peer": "\(exchange.peer)", "transport": "coap"])

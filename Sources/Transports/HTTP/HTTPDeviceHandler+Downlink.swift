@@ -33,6 +33,7 @@ extension HTTPDeviceHandler {
         let session = HTTPLongPollSession(handler: NIOLoopBound(self, eventLoop: context.eventLoop), generation: generation, resource: resource)
         longPollRegistration = (device.id, api.deviceSessions.register(deviceId: device.id, session: session))
         awaiting = true
+        if resource == .rpc { api.deviceSessions.rpcReady(deviceId: device.id) }
         api.logger.info(
             "HTTP long-poll waiting", metadata: ["device_id": "\(device.id)", "resource": "\(resource.rawValue)", "transport": "http"])
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)

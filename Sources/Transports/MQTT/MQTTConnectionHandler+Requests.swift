@@ -20,6 +20,9 @@ extension MQTTConnectionHandler {
             return granted == .atLeastOnce ? .grantedQoS1 : .success
         }
         send(.subAck(MQTTSubAck(packetIdentifier: subscribe.packetIdentifier, reasonCodes: codes)))
+        if let device, subscriptions.keys.contains(where: { MQTTTopic.matches(filter: $0, topic: ThingsBoardMQTTTopic.rpcRequestPrefix + "1") }) {
+            shared.deviceSessions.rpcReady(deviceId: device.id)
+        }
         logger.info(
             "MQTT subscribed",
             metadata: ["device_id": "\(device?.id ?? "")", "topics": "\(subscribe.subscriptions.map(\.topicFilter).joined(separator: " "))"])
