@@ -52,7 +52,7 @@ struct GatewayApp {
             logger: Logger(label: "tb-gateway.processor"))
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
-        let deviceSessions = DeviceSessions()
+        let deviceSessions = DeviceSessions(metrics: metrics)
         let persistentRPC = PersistentRPCService(registry: registry, sessions: deviceSessions, logger: Logger(label: "tb-gateway.rpc"))
         try await persistentRPC.prepare()
         let router = DownlinkRouter(
@@ -72,7 +72,7 @@ struct GatewayApp {
             }
             lwm2m = LwM2MServer(
                 configuration: configuration.lwm2m, registry: registry, models: configuration.lwm2mModels, profiles: profiles,
-                ingest: processor, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
+                ingest: processor, deviceSessions: deviceSessions, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
         }
 
         // Shutdown runs in reverse order: transports stop taking requests

@@ -250,4 +250,20 @@ struct LwM2MTests {
         #expect((values?["3303/0/5700"] as? NSNumber)?.doubleValue == 24.5 && values?["3303/0/5701"] as? String == "Cel", "\(records.map(\.payload))")
         try await fixture.stop()
     }
+
+    @Test("a shared attribute that the device type maps to a resource is written to the registered LwM2M device")
+    func sharedAttributeWrite() async throws {
+        let fixture = try await start(profiles: #"{"clocked":{"sharedAttributes":{"clock":"/3/0/13"}}}"#)
+        let id = try await addDevice(fixture, "lwm2m-shared", endpoint: "shared-1", type: "clocked")
+        async let run = client(fixture, ["--endpoint", "shared-1", "--timeout", "30", "--script", "wait-event:write,deregister"])
+        _ = try await fixture.gateway.waitForLog(message: "LwM2M client registered", timeout: .seconds(15))
+        let written = try await admin(fixture, "POST", "/api/devices/\(id)/attributes/shared", #"{"clock":1700000123,"other":"x"}"#)
+        #expect(written.status == 200)
+        let output = try await run
+        let write = events(output, "write").first
+        #expect(write?["path"] as? String == "/3/0/13" && (write?["value"] as? NSNumber)?.int64Value == 1_700_000_123, "\(output)")
+        let metrics = try await curl("GET", fixture.gateway.metricsURL + "/metrics").body
+        #expect(metrics.contains(#"tb_gateway_downlink_total{transport="lwm2m",kind="attributes",result="sent"} 1"#), "\(metrics)")
+        try await fixture.stop()
+    }
 }

@@ -18,6 +18,9 @@ package final class LwM2MServer: Service, Sendable {
     package let models: LwM2MModelRegistry
     let profiles: LwM2MProfiles
     let ingest: any MessageIngest
+    /// Where a registration that maps shared attributes becomes a downlink session.
+    let deviceSessions: (any DeviceSessionRegistry)?
+    private let downlinkRegistrations = Mutex<[String: UInt64]>([:])
     let metrics: GatewayMetrics
     let logger: Logger
     package let registrations = LwM2MRegistrations()
@@ -35,6 +38,7 @@ package final class LwM2MServer: Service, Sendable {
         models: LwM2MModelRegistry,
         profiles: LwM2MProfiles = LwM2MProfiles(),
         ingest: any MessageIngest,
+        deviceSessions: (any DeviceSessionRegistry)? = nil,
         metrics: GatewayMetrics,
         logger: Logger,
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
@@ -44,6 +48,7 @@ package final class LwM2MServer: Service, Sendable {
         self.models = models
         self.profiles = profiles
         self.ingest = ingest
+        self.deviceSessions = deviceSessions
         self.metrics = metrics
         self.logger = logger
         self.onListening = onListening
@@ -122,6 +127,13 @@ package final class LwM2MServer: Service, Sendable {
             ])
         event(registration, "registered")
         deliverQueued(deviceId: registration.device.id)
+        let mapping = profiles.profile(deviceType: registration.device.type).sharedAttributes ?? [:]
+        if let deviceSessions, !mapping.isEmpty {
+            let session = LwM2MDeviceSession(server: self, deviceId: registration.device.id, mapping: mapping)
+            let id = deviceSessions.register(deviceId: registration.device.id, session: session)
+            let replaced = downlinkRegistrations.withLock { $0.updateValue(id, forKey: registration.device.id) }
+            if let replaced { deviceSessions.unregister(deviceId: registration.device.id, registration: replaced) }
+        }
         // Observations of an earlier registration are gone with it: set them up again, and the profile's.
         let previous = observations.withLock { $0.removeValue(forKey: registration.device.id) } ?? [:]
         let profile = profiles.profile(deviceType: registration.device.type)
@@ -146,6 +158,11 @@ package final class LwM2MServer: Service, Sendable {
 
     func ended(_ registration: LwM2MRegistration, event name: String) {
         metrics.devicesConnected(.lwm2m, registrations.count)
+        if registrations.registration(deviceId: registration.device.id) == nil,
+            let id = downlinkRegistrations.withLock({ $0.removeValue(forKey: registration.device.id) })
+        {
+            deviceSessions?.unregister(deviceId: registration.device.id, registration: id)
+        }
         logger.info("LwM2M client \(name)", metadata: ["endpoint": "\(registration.endpoint)", "device_id": "\(registration.device.id)", "transport": "lwm2m"])
         event(registration, name)
         // The client is gone: forget its observations (an RST ends any late notification).

@@ -46,11 +46,18 @@ package struct LwM2MProfile: Sendable, Codable, Equatable {
     package var keys: [String: String]?
     package var observe: [String]?
     package var attributes: [String: String]?
+    /// Shared attribute key → resource path: a change of the attribute is
+    /// written to the resource (the downlink router's way to LwM2M devices).
+    package var sharedAttributes: [String: String]?
 
-    package init(keys: [String: String]? = nil, observe: [String]? = nil, attributes: [String: String]? = nil) {
+    package init(
+        keys: [String: String]? = nil, observe: [String]? = nil, attributes: [String: String]? = nil,
+        sharedAttributes: [String: String]? = nil
+    ) {
         self.keys = keys
         self.observe = observe
         self.attributes = attributes
+        self.sharedAttributes = sharedAttributes
     }
 
     /// The telemetry key for a resource path: the profile's name, else `3303/0/5700`.

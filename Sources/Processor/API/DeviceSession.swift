@@ -16,6 +16,8 @@ package enum DownlinkMessage: Sendable, Equatable {
 
 /// A live connection of a device on some transport.
 package protocol DeviceSession: Sendable {
+    /// The protocol of the session, for `tb_gateway_downlink_total{transport}`.
+    var transport: TransportKind { get }
     /// Hands the message to the device; returns at once (the transport
     /// writes on its own event loop).
     func deliver(_ message: DownlinkMessage)
@@ -39,6 +41,14 @@ extension DownlinkMessage {
     package var isRPCResponse: Bool {
         if case .rpcResponse = self { return true }
         return false
+    }
+
+    package var metricKind: GatewayMetrics.DownlinkKind {
+        switch self {
+        case .sharedAttributesUpdated, .sharedAttributesDeleted: .attributes
+        case .rpcRequest: .rpc
+        case .rpcResponse: .rpcResponse
+        }
     }
 }
 

@@ -18,6 +18,22 @@ package final class GatewayMetrics: Sendable {
         package static let authCacheHits = "tb_gateway_auth_cache_hits_total"
         package static let authCacheMisses = "tb_gateway_auth_cache_misses_total"
         package static let buildInfo = "tb_gateway_build_info"
+        package static let downlink = "tb_gateway_downlink_total"
+        package static let rpcPending = "tb_gateway_rpc_pending"
+    }
+
+    /// The `kind` label of `tb_gateway_downlink_total`.
+    package enum DownlinkKind: String, Sendable, CaseIterable {
+        case attributes
+        case rpc
+        case rpcResponse = "rpc_response"
+    }
+
+    /// The `result` label of `tb_gateway_downlink_total`: handed to a
+    /// session, or no session of the device takes it (`transport="none"`).
+    package enum DownlinkResult: String, Sendable, CaseIterable {
+        case sent
+        case noSession = "no_session"
     }
 
     /// The `kind` label of `tb_gateway_errors_total`.
@@ -44,6 +60,8 @@ package final class GatewayMetrics: Sendable {
     private let batchSize: Recorder
     private let authCacheHits: Counter
     private let authCacheMisses: Counter
+    private let downlinkCounters: [String: Counter]
+    private let rpcPendingGauge: Gauge
 
     package init(version: String = "dev") {
         func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
@@ -69,6 +87,29 @@ package final class GatewayMetrics: Sendable {
         authCacheHits = Counter(label: Name.authCacheHits)
         authCacheMisses = Counter(label: Name.authCacheMisses)
         Gauge(label: Name.buildInfo, dimensions: [("version", version)]).record(1)
+        var downlink: [String: Counter] = [:]
+        for transport in TransportKind.allCases.map(\.rawValue) + ["none"] {
+            for kind in DownlinkKind.allCases {
+                for result in DownlinkResult.allCases where (transport == "none") == (result == .noSession) {
+                    downlink[transport + "/" + kind.rawValue + "/" + result.rawValue] = Counter(
+                        label: Name.downlink, dimensions: [("transport", transport), ("kind", kind.rawValue), ("result", result.rawValue)])
+                }
+            }
+        }
+        downlinkCounters = downlink
+        rpcPendingGauge = Gauge(label: Name.rpcPending)
+        rpcPendingGauge.record(0)
+    }
+
+    /// One downlink message handed to a session of `transport`, or to none.
+    package func downlink(_ transport: TransportKind?, _ kind: DownlinkKind) {
+        let key = transport.map { $0.rawValue + "/" + kind.rawValue + "/sent" } ?? "none/" + kind.rawValue + "/no_session"
+        downlinkCounters[key]?.increment()
+    }
+
+    /// Server-side RPCs waiting for the device's reply.
+    package func rpcPending(_ count: Int) {
+        rpcPendingGauge.record(count)
     }
 
     package func messageReceived(_ transport: TransportKind, count: Int = 1) {

@@ -22,7 +22,11 @@ package final class DeviceSessions: DeviceSessionRegistry {
     private let state = Mutex(State())
     private let readyHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
 
-    package init() {}
+    private let metrics: GatewayMetrics?
+
+    package init(metrics: GatewayMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     package func register(deviceId: String, session: any DeviceSession) -> UInt64 {
         state.withLock { state in
@@ -44,7 +48,11 @@ package final class DeviceSessions: DeviceSessionRegistry {
     @discardableResult
     package func deliver(_ message: DownlinkMessage, to deviceId: String) -> Int {
         let sessions = state.withLock { Array(($0.sessions[deviceId] ?? [:]).values) }.filter { $0.carries(message) }
-        for session in sessions { session.deliver(message) }
+        for session in sessions {
+            session.deliver(message)
+            metrics?.downlink(session.transport, message.metricKind)
+        }
+        if sessions.isEmpty { metrics?.downlink(nil, message.metricKind) }
         return sessions.count
     }
 
@@ -79,6 +87,7 @@ package final class DeviceSessions: DeviceSessionRegistry {
                 return nil
             case .waiting(let continuation):
                 state.replies[key] = nil
+                metrics?.rpcPending(state.replies.count)
                 return continuation
             case .arrived, nil:
                 return nil
@@ -90,12 +99,20 @@ package final class DeviceSessions: DeviceSessionRegistry {
     /// Call before delivering a two-way RPC, so a reply that comes back
     /// before `awaitReply` runs is kept.
     package func expectReply(deviceId: String, id: Int) {
-        state.withLock { $0.replies[deviceId + "/" + String(id)] = .expected }
+        let pending = state.withLock { state in
+            state.replies[deviceId + "/" + String(id)] = .expected
+            return state.replies.count
+        }
+        metrics?.rpcPending(pending)
     }
 
     /// Drops an expected reply nobody will wait for (the device was offline).
     package func forgetReply(deviceId: String, id: Int) {
-        _ = state.withLock { $0.replies.removeValue(forKey: deviceId + "/" + String(id)) }
+        let pending = state.withLock { state in
+            state.replies.removeValue(forKey: deviceId + "/" + String(id))
+            return state.replies.count
+        }
+        metrics?.rpcPending(pending)
     }
 
     /// The device's reply (its JSON text), or nil after `timeout`.
@@ -125,11 +142,13 @@ package final class DeviceSessions: DeviceSessionRegistry {
             }
             let first = await group.next() ?? nil
             // Whichever finished first, nobody waits any more: release the other side.
-            let pending = state.withLock { state -> CheckedContinuation<String?, Never>? in
-                defer { state.replies[key] = nil }
-                if case .waiting(let continuation) = state.replies[key] { return continuation }
-                return nil
+            let (pending, count) = state.withLock { state -> (CheckedContinuation<String?, Never>?, Int) in
+                var continuation: CheckedContinuation<String?, Never>?
+                if case .waiting(let waiting) = state.replies[key] { continuation = waiting }
+                state.replies[key] = nil
+                return (continuation, state.replies.count)
             }
+            metrics?.rpcPending(count)
             pending?.resume(returning: nil)
             group.cancelAll()
             return first

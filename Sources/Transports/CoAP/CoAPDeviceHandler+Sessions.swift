@@ -129,6 +129,7 @@ extension CoAPDeviceHandler {
 struct CoAPObserveSession: DeviceSession {
     let observation: NIOLoopBound<CoAPObservation>
     let resource: CoAPObservedResource
+    var transport: TransportKind { .coap }
 
     func carries(_ message: DownlinkMessage) -> Bool { !message.isRPCResponse && message.isRPC == (resource == .rpc) }
 

@@ -86,6 +86,7 @@ struct HTTPLongPollSession: DeviceSession {
     let handler: NIOLoopBound<HTTPDeviceHandler>
     let generation: UInt64
     let resource: HTTPLongPollResource
+    var transport: TransportKind { .http }
 
     func carries(_ message: DownlinkMessage) -> Bool { !message.isRPCResponse && message.isRPC == (resource == .rpc) }
 

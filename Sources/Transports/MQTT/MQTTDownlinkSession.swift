@@ -6,6 +6,7 @@ import ProcessorAPI
 /// `v1/devices/me/rpc/request/{id}`, to a client subscribed to them.
 struct MQTTDownlinkSession: DeviceSession {
     let handler: NIOLoopBound<MQTTConnectionHandler>
+    var transport: TransportKind { .mqtt }
 
     func deliver(_ message: DownlinkMessage) {
         let handler = self.handler
