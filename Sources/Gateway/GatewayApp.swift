@@ -118,7 +118,7 @@ struct GatewayApp {
                 commands = try KafkaCommandConsumer(
                     bootstrapServers: bootstrap, topic: configuration.kafka.topics.commands, groupId: configuration.commandsGroupId,
                     logger: Logger(label: "tb-gateway.commands")
-                ) { record in await router.route(record.value) }
+                ) { record in await router.route(record.value, timestamp: record.timestamp) }
             } catch {
                 logger.critical("cannot start the command consumer", metadata: ["error": "\(error)"])
                 throw error

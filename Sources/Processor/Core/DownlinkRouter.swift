@@ -16,6 +16,8 @@ package final class DownlinkRouter: Sendable {
     package enum Outcome: Equatable, Sendable {
         case delivered(sessions: Int)
         case invalid(String)
+        /// An RPC or RPC answer older than its time-out: nobody waits for it any more.
+        case stale(String)
     }
 
     private let sessions: DeviceSessions
@@ -37,8 +39,12 @@ package final class DownlinkRouter: Sendable {
     }
 
     @discardableResult
-    package func route(_ value: [UInt8]) async -> Outcome {
-        let outcome = await routeCommand(value)
+    package func route(_ value: [UInt8], timestamp: Int64? = nil) async -> Outcome {
+        let age = timestamp.map { max(0, EpochClock.nowMilliseconds() - $0) } ?? 0
+        let outcome = await routeCommand(value, age: age)
+        if case .stale(let reason) = outcome {
+            logger.info("stale command skipped", metadata: ["reason": "\(reason)"])
+        }
         if case .invalid(let reason) = outcome {
             metrics.error(.commandInvalid)
             logger.warning("command record skipped", metadata: ["reason": "\(reason)", "record": "\(String(decoding: value.prefix(200), as: UTF8.self))"])
@@ -46,7 +52,7 @@ package final class DownlinkRouter: Sendable {
         return outcome
     }
 
-    private func routeCommand(_ value: [UInt8]) async -> Outcome {
+    private func routeCommand(_ value: [UInt8], age: Int64) async -> Outcome {
         // The record is one JSON object; each field keeps its own JSON text.
         guard let fields = try? ThingsBoardPayload.parseAttributes(ByteBuffer(bytes: value), receivedAt: 0).values else {
             return .invalid("not a JSON object")
@@ -74,12 +80,15 @@ package final class DownlinkRouter: Sendable {
                 guard let given = Int(text), given > 0 else { return .invalid("id must be a positive integer") }
                 id = given
             }
+            let timeout = field("timeout").flatMap { Int64($0) } ?? 10_000
+            guard age <= timeout else { return .stale("rpc \(method) is \(age) ms old, its timeout is \(timeout) ms") }
             let message = DownlinkMessage.rpcRequest(id: id, method: method, params: field("params") ?? "{}")
             return .delivered(sessions: sessions.deliver(message, to: deviceId))
         case "rpc_response":
             guard let raw = field("id"), let response = field("response") else { return .invalid("rpc_response needs id and response") }
             let id = (try? JSONDecoder().decode(String.self, from: Data(raw.utf8))) ?? raw
             guard !id.isEmpty, !id.contains("/"), !id.contains("+"), !id.contains("#") else { return .invalid("id is not usable in a topic") }
+            guard age <= 60_000 else { return .stale("rpc_response \(id) is \(age) ms old") }
             return .delivered(sessions: sessions.deliver(.rpcResponse(id: id, payload: response), to: deviceId))
         case let other:
             return .invalid("unknown type \(other.map { "'\($0)'" } ?? "(missing)")")

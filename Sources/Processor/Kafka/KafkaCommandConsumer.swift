@@ -9,6 +9,8 @@ package struct KafkaCommandRecord: Sendable {
     package let value: [UInt8]
     package let partition: Int32
     package let offset: Int64
+    /// The record's Kafka timestamp, ms since the epoch (nil when it has none).
+    package let timestamp: Int64?
 }
 
 /// Consumes the command topic (KAFKA_TOPIC_COMMANDS) with librdkafka: each
@@ -37,8 +39,9 @@ package final class KafkaCommandConsumer: @unchecked Sendable {
             "group.id": groupId,
             "client.id": "tb-gateway-commands",
             "enable.auto.commit": "false",
-            // A new instance acts on commands from now on; stale RPCs from before it started are not replayed.
-            "auto.offset.reset": "latest",
+            // A new group reads what the topic still holds, so no command is lost
+            // to a rebalance before the first commit; the router skips stale RPCs by age.
+            "auto.offset.reset": "earliest",
             "reconnect.backoff.max.ms": "1000",
             // A cluster that creates topics on use creates the command topic for the first subscriber.
             "allow.auto.create.topics": "true",
@@ -102,7 +105,11 @@ package final class KafkaCommandConsumer: @unchecked Sendable {
         let key = message.pointee.key.map {
             String(decoding: UnsafeRawBufferPointer(start: $0, count: message.pointee.key_len), as: UTF8.self)
         }
-        let record = KafkaCommandRecord(key: key, value: value, partition: message.pointee.partition, offset: message.pointee.offset)
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        let record = KafkaCommandRecord(
+            key: key, value: value, partition: message.pointee.partition, offset: message.pointee.offset,
+            timestamp: timestamp >= 0 ? timestamp : nil)
         // The handler may touch the registry: wait for it on this thread, then commit.
         let done = DispatchSemaphore(value: 0)
         let handler = self.handler
