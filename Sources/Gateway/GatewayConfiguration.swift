@@ -151,9 +151,10 @@ struct GatewayConfiguration: Sendable {
             receiveBufferSize: try source.integer("COAP_RECEIVE_BUFFER_SIZE", in: 65536...(1 << 30))
         )
         endpoint.maxBodySize = maxPayload
+        let coapAckTimeout = try source.duration("COAP_ACK_TIMEOUT")
         coap = CoAPTransportConfiguration(
             endpoint: endpoint,
-            ackTimeout: try source.duration("COAP_ACK_TIMEOUT"),
+            ackTimeout: coapAckTimeout,
             sessionTimeout: try source.duration("COAP_SESSION_TIMEOUT", minimum: .seconds(1))
         )
         lwm2mEnabled = try source.bool("LWM2M_ENABLED")

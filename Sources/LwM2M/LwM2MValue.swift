@@ -1,4 +1,5 @@
 import Foundation
+import ProcessorAPI
 
 /// The data types of LwM2M resources (Core §C, Appendix C "Data Types").
 package enum LwM2MResourceType: String, Sendable, Codable, CaseIterable {
@@ -25,14 +26,14 @@ package enum LwM2MValue: Sendable, Equatable, CustomStringConvertible {
     /// and booleans as such, opaque as base64, object links as `"O:I"`.
     package var json: String {
         switch self {
-        case .string(let text), .corelnk(let text): Self.quoted(text)
+        case .string(let text), .corelnk(let text): JSONEscaping.quoted(text)
         case .integer(let value): String(value)
         case .unsigned(let value): String(value)
         case .float(let value): Self.number(value)
         case .boolean(let value): value ? "true" : "false"
-        case .opaque(let bytes): Self.quoted(Data(bytes).base64EncodedString())
+        case .opaque(let bytes): JSONEscaping.quoted(Data(bytes).base64EncodedString())
         case .time(let value): String(value)
-        case .objlnk(let object, let instance): Self.quoted("\(object):\(instance)")
+        case .objlnk(let object, let instance): JSONEscaping.quoted("\(object):\(instance)")
         }
     }
 
@@ -42,22 +43,6 @@ package enum LwM2MValue: Sendable, Equatable, CustomStringConvertible {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 1e15 { return String(format: "%.1f", value) }
         return "\(value)"
-    }
-
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     /// The type this value naturally has.

@@ -1,4 +1,5 @@
 import Foundation
+import ProcessorAPI
 
 /// OMA LwM2M JSON, Content-Format 11543 (LwM2M 1.0 TS §6.4.4):
 /// `{"bn":"/3/0/","bt":…,"e":[{"n":"0","sv":"…"},{"n":"9","v":87},{"n":"6/0","bv":true},{"n":"1","ov":"3:0"}]}`;
@@ -62,20 +63,20 @@ package enum LwM2MJSON {
         let entries = nodes.sorted { $0.path < $1.path }.map { node in
             var fields: [String] = []
             let relative = node.path == base ? "" : String(node.path.description.dropFirst(prefix.count))
-            fields.append(#""n":"# + LwM2MValue.quoted(relative))
+            fields.append(#""n":"# + JSONEscaping.quoted(relative))
             switch node.value {
-            case .string(let text), .corelnk(let text): fields.append(#""sv":"# + LwM2MValue.quoted(text))
+            case .string(let text), .corelnk(let text): fields.append(#""sv":"# + JSONEscaping.quoted(text))
             case .integer(let number), .time(let number): fields.append(#""v":"# + String(number))
             case .unsigned(let number): fields.append(#""v":"# + String(number))
             case .float(let number): fields.append(#""v":"# + LwM2MValue.number(number))
             case .boolean(let flag): fields.append(#""bv":"# + (flag ? "true" : "false"))
-            case .opaque(let bytes): fields.append(#""sv":"# + LwM2MValue.quoted(Data(bytes).base64EncodedString()))
-            case .objlnk(let object, let instance): fields.append(#""ov":"# + LwM2MValue.quoted("\(object):\(instance)"))
+            case .opaque(let bytes): fields.append(#""sv":"# + JSONEscaping.quoted(Data(bytes).base64EncodedString()))
+            case .objlnk(let object, let instance): fields.append(#""ov":"# + JSONEscaping.quoted("\(object):\(instance)"))
             }
             if let time = node.time { fields.append(#""t":"# + LwM2MValue.number(time)) }
             return "{" + fields.joined(separator: ",") + "}"
         }
-        let text = #"{"bn":"# + LwM2MValue.quoted(prefix) + #","e":["# + entries.joined(separator: ",") + "]}"
+        let text = #"{"bn":"# + JSONEscaping.quoted(prefix) + #","e":["# + entries.joined(separator: ",") + "]}"
         return Array(text.utf8)
     }
 }

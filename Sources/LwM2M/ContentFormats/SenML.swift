@@ -1,4 +1,5 @@
 import Foundation
+import ProcessorAPI
 
 /// SenML (RFC 8428) as LwM2M 1.1 uses it (Core §7.4.5, §7.4.6): records
 /// with a sticky base name and base time; the name resolves to a path; the
@@ -140,16 +141,16 @@ package enum SenMLJSON {
     package static func encode(_ nodes: [LwM2MNode], base: LwM2MPath) -> [UInt8] {
         let objects = SenML.records(nodes, base: base).map { record in
             var fields: [String] = []
-            if let name = record.baseName { fields.append(#""bn":"# + LwM2MValue.quoted(name)) }
-            if let name = record.name { fields.append(#""n":"# + LwM2MValue.quoted(name)) }
+            if let name = record.baseName { fields.append(#""bn":"# + JSONEscaping.quoted(name)) }
+            if let name = record.name { fields.append(#""n":"# + JSONEscaping.quoted(name)) }
             if let time = record.time { fields.append(#""t":"# + LwM2MValue.number(time)) }
             switch record.value {
             case .integer(let number): fields.append(#""v":"# + String(number))
             case .number(let number): fields.append(#""v":"# + LwM2MValue.number(number))
-            case .string(let text): fields.append(#""vs":"# + LwM2MValue.quoted(text))
+            case .string(let text): fields.append(#""vs":"# + JSONEscaping.quoted(text))
             case .boolean(let flag): fields.append(#""vb":"# + (flag ? "true" : "false"))
-            case .data(let bytes): fields.append(#""vd":"# + LwM2MValue.quoted(base64URLString(bytes)))
-            case .objectLink(let link): fields.append(#""vlo":"# + LwM2MValue.quoted(link))
+            case .data(let bytes): fields.append(#""vd":"# + JSONEscaping.quoted(base64URLString(bytes)))
+            case .objectLink(let link): fields.append(#""vlo":"# + JSONEscaping.quoted(link))
             case nil: break
             }
             return "{" + fields.joined(separator: ",") + "}"

@@ -46,13 +46,19 @@ package struct LwM2MReadResult: Sendable, Equatable {
 
 extension LwM2MServer {
     /// Sends one request to a registered device and returns its 2.xx answer.
-    package func perform(_ request: LwM2MRequest, deviceId: String, timeout: Duration? = nil) async throws(LwM2MOperationError) -> CoAPMessage {
+    package func perform(
+        _ request: LwM2MRequest,
+        deviceId: String,
+        timeout: Duration? = nil,
+        block2: CoAPBlockOption? = nil
+    ) async throws(LwM2MOperationError) -> CoAPMessage {
         guard let registration = registrations.registration(deviceId: deviceId) else { throw .notRegistered(deviceId: deviceId) }
         guard let endpoint = currentEndpoint else { throw .unreachable("the LwM2M server is not running") }
         var message = CoAPMessage(type: .confirmable, code: CoAPCode(rawValue: request.code), messageId: 0, payload: ByteBuffer(bytes: request.payload))
         message.setURI(path: request.lwm2mPath?.uriPath ?? [], query: request.query)
         if let format = request.contentFormat { message.setUInt(.contentFormat, format) }
         if let accept = request.accept { message.setUInt(.accept, accept) }
+        message.block2 = block2
         let bound = timeout ?? configuration.requestTimeout
         let response: CoAPMessage
         do {
@@ -84,31 +90,12 @@ extension LwM2MServer {
         var response = try await perform(request, deviceId: deviceId, timeout: timeout)
         var body = Array(response.payload.readableBytesView)
         while let block = response.block2, block.more, body.count < configuration.endpoint.maxBodySize {
-            var next = request
-            next.query = []
-            response = try await performBlock(next, block: block, deviceId: deviceId, timeout: timeout)
+            // RFC 7959 §2.4: ask for the next block of the same representation.
+            let next = CoAPBlockOption(number: block.number + 1, more: false, sizeExponent: block.sizeExponent)
+            response = try await perform(request, deviceId: deviceId, timeout: timeout, block2: next)
             body += response.payload.readableBytesView
         }
         return try decodeRead(body, contentFormat: response.contentFormat ?? format, path: path)
-    }
-
-    private func performBlock(_ request: LwM2MRequest, block: CoAPBlockOption, deviceId: String, timeout: Duration?) async throws(LwM2MOperationError) -> CoAPMessage {
-        guard let registration = registrations.registration(deviceId: deviceId) else { throw .notRegistered(deviceId: deviceId) }
-        guard let endpoint = currentEndpoint else { throw .unreachable("the LwM2M server is not running") }
-        var message = CoAPMessage(type: .confirmable, code: .get, messageId: 0)
-        message.setURI(path: request.lwm2mPath?.uriPath ?? [])
-        if let accept = request.accept { message.setUInt(.accept, accept) }
-        message.block2 = CoAPBlockOption(number: block.number + 1, more: false, sizeExponent: block.sizeExponent)
-        let bound = timeout ?? configuration.requestTimeout
-        do {
-            let response = try await endpoint.request(message, to: registration.peer, timeout: bound).get()
-            guard response.code.isSuccess else { throw LwM2MOperationError.rejected(code: response.code, message: String(buffer: response.payload)) }
-            return response
-        } catch let error as LwM2MOperationError {
-            throw error
-        } catch {
-            throw .timeout(operation: "read", path: request.path, after: bound)
-        }
     }
 
     func decodeRead(_ body: [UInt8], contentFormat: UInt32?, path: LwM2MPath) throws(LwM2MOperationError) -> LwM2MReadResult {

@@ -202,3 +202,21 @@ package enum ThingsBoardPayload {
         return (start..<end, values)
     }
 }
+
+extension ThingsBoardPayload {
+    /// An RPC request or reply as it goes to the RPC topic,
+    /// `{"requestId":"…","payload":…}` around the device's own bytes; nil
+    /// when they are not exactly one JSON value. Every transport uses it.
+    package static func rpcEnvelope(id: String, payload: ByteBuffer) -> ByteBuffer? {
+        let valid = payload.withUnsafeReadableBytes { bytes -> Bool in
+            var scanner = JSONScanner(bytes)
+            guard (try? scanner.scanValue()) != nil else { return false }
+            return scanner.peek() == nil
+        }
+        guard valid else { return nil }
+        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
+        values.writeImmutableBuffer(payload)
+        values.writeString("}")
+        return values
+    }
+}

@@ -29,15 +29,9 @@ extension CoAPDeviceHandler {
     func forwardRPC(_ device: DeviceIdentity, _ exchange: CoAPServerExchange, kind: MessageKind, id: String) {
         api.metrics.messageReceived(.coap)
         let payload = exchange.request.payload
-        let valid = payload.withUnsafeReadableBytes { bytes -> Bool in
-            var scanner = JSONScanner(bytes)
-            guard (try? scanner.scanValue()) != nil else { return false }
-            return scanner.peek() == nil
+        guard let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: payload) else {
+            return badPayload(exchange, "RPC payload must be one JSON value")
         }
-        guard valid else { return badPayload(exchange, "RPC payload must be one JSON value") }
-        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
-        values.writeImmutableBuffer(payload)
-        values.writeString("}")
         let receivedAt = EpochClock.nowMilliseconds()
         if kind == .rpcResponse { api.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: payload)) }
         let answer = kind == .clientRPC ? #"{"requestId":"# + JSONEscaping.quoted(id) + "}" : ""
@@ -92,13 +86,7 @@ extension CoAPDeviceHandler {
         if case .refused(let reason) = api.ingest.submit(message) {
             return exchange.respond(CoAPUploadCompletion.unavailable(reason))
         }
-        let metrics = api.metrics
-        exchange.eventLoop.assumeIsolated().scheduleTask(in: configuration.ackTimeout.timeAmount) {
-            guard !exchange.isAnswered else { return }
-            // The record may still arrive later: at least once, never a 2.04 without Kafka.
-            metrics.dropped(.sinkTimeout)
-            exchange.respond(CoAPUploadCompletion.unavailable(.sinkTimeout))
-        }
+        // COAP_ACK_TIMEOUT is the endpoint's responseTimeout: `exchangeTimedOut` answers 5.03.
     }
 
     // MARK: Attribute reads

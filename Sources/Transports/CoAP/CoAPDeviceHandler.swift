@@ -52,6 +52,13 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         }
     }
 
+    /// Unanswered after COAP_ACK_TIMEOUT (the endpoint's one timer): the
+    /// record may still arrive later (at least once), never a 2.04 without Kafka.
+    func exchangeTimedOut(_ exchange: CoAPServerExchange) {
+        api.metrics.dropped(.sinkTimeout)
+        exchange.respond(CoAPUploadCompletion.unavailable(.sinkTimeout))
+    }
+
     func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError) {
         api.metrics.error(.transport)
         api.logger.debug("malformed CoAP datagram", metadata: ["peer": "\(peer)", "error": "\(error)", "transport": "coap"])

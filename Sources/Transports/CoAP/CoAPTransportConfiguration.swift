@@ -14,14 +14,17 @@ package struct CoAPTransportConfiguration: Sendable {
     /// before it is answered 5.03 (the record may still arrive later). The
     /// wait past `endpoint.piggybackTimeout` happens after an empty ACK, so
     /// the client does not retransmit meanwhile.
-    package var ackTimeout: Duration
+    package var ackTimeout: Duration {
+        get { endpoint.responseTimeout ?? .seconds(10) }
+        set { endpoint.responseTimeout = newValue }
+    }
     /// COAP_SESSION_TIMEOUT: a device without an observation counts as
     /// connected for this long after its last request.
     package var sessionTimeout: Duration
 
     package init(endpoint: CoAPEndpointConfiguration = CoAPEndpointConfiguration(), ackTimeout: Duration = .seconds(10), sessionTimeout: Duration = .seconds(300)) {
         self.endpoint = endpoint
-        self.ackTimeout = ackTimeout
+        self.endpoint.responseTimeout = ackTimeout
         self.sessionTimeout = sessionTimeout
     }
 }

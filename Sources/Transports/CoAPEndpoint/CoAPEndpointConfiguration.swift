@@ -35,6 +35,10 @@ package struct CoAPEndpointConfiguration: Sendable {
     /// response follows as a separate CON (§5.2.2). Below ACK_TIMEOUT, so
     /// the client does not retransmit in the meantime.
     package var piggybackTimeout: Duration
+    /// When set, a request the application has not answered within this
+    /// bound is handed to `CoAPRequestHandler.exchangeTimedOut` (one timer
+    /// for all exchanges, not one per request).
+    package var responseTimeout: Duration?
     /// Largest request body assembled from Block1 (RFC 7959 §2.5); past it 4.13.
     package var maxBodySize: Int
     /// Block size of Block2 responses and the largest Block1 block asked for.

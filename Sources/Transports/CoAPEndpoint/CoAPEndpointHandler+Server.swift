@@ -36,6 +36,7 @@ extension CoAPEndpointHandler {
         let exchange = CoAPServerExchange(request: request, peer: peer, endpoint: self, eventLoop: context.eventLoop)
         exchange.block1Echo = echo
         if message.type == .confirmable { awaitingAnswer.append(exchange) }
+        if configuration.responseTimeout != nil { openInOrder.append(exchange) }
         statistics.openExchanges += 1
         requestHandler.handleRequest(exchange)
     }

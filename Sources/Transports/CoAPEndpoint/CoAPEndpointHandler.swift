@@ -35,6 +35,8 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
     var deduplication: CoAPDeduplication
     /// CON requests in arrival order, for the piggyback bound.
     var awaitingAnswer = CircularBuffer<CoAPServerExchange>(initialCapacity: 256)
+    /// Every open exchange in arrival order, for `responseTimeout`.
+    var openInOrder = CircularBuffer<CoAPServerExchange>(initialCapacity: 256)
     var blockTransfers: [CoAPBlockTransfer.Key: CoAPBlockTransfer] = [:]
     var observations: [CoAPTokenKey: CoAPObservation] = [:]
     /// NON notifications recently sent, so an RST to one ends its observation (RFC 7641 §3.6).
@@ -191,6 +193,12 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
                 sendEmptyAcknowledgement(first)
             } else {
                 break
+            }
+        }
+        if let timeout = configuration.responseTimeout?.timeAmount {
+            while let first = openInOrder.first, first.state == .answered || first.arrived + timeout <= now {
+                openInOrder.removeFirst()
+                if first.state != .answered { requestHandler?.exchangeTimedOut(first) }
             }
         }
         deduplication.expire(now: now)

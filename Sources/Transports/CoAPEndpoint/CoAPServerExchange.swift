@@ -29,10 +29,15 @@ package protocol CoAPRequestHandler: AnyObject {
     func handleRequest(_ exchange: CoAPServerExchange)
     /// A datagram that is not valid CoAP (already answered with RST where §4.2 says so).
     func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError)
+    /// The exchange is still unanswered after `responseTimeout`.
+    func exchangeTimedOut(_ exchange: CoAPServerExchange)
 }
 
 extension CoAPRequestHandler {
     package func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError) {}
+    package func exchangeTimedOut(_ exchange: CoAPServerExchange) {
+        exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 1)]))
+    }
 }
 
 /// One request being served. Lives on the endpoint's event loop; the

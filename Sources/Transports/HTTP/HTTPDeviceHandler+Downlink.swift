@@ -63,19 +63,11 @@ extension HTTPDeviceHandler {
     /// 200 after the sink has it.
     func forwardRPC(_ device: DeviceIdentity, body: ByteBuffer, kind: MessageKind, id: String) {
         api.metrics.messageReceived(.http)
-        let valid = body.withUnsafeReadableBytes { bytes -> Bool in
-            var scanner = JSONScanner(bytes)
-            guard (try? scanner.scanValue()) != nil else { return false }
-            return scanner.peek() == nil
-        }
-        guard valid else {
+        guard let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: body) else {
             api.metrics.dropped(.invalidPayload)
             return respond(.error(.badRequest, "RPC payload must be one JSON value"))
         }
         if kind == .rpcResponse { api.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: body)) }
-        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
-        values.writeImmutableBuffer(body)
-        values.writeString("}")
         let receivedAt = EpochClock.nowMilliseconds()
         submit(device, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt)
     }

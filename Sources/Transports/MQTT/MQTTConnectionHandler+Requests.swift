@@ -70,17 +70,9 @@ extension MQTTConnectionHandler {
     /// RPC replies and client-side RPC go to the RPC topic as
     /// `{"requestId":"…","payload":<the device's JSON>}`.
     func forwardRPC(_ publish: MQTTPublish, packet: MQTTPacket, kind: MessageKind, id: String, device: DeviceIdentity) {
-        let valid = publish.payload.withUnsafeReadableBytes { bytes -> Bool in
-            var scanner = JSONScanner(bytes)
-            guard (try? scanner.scanValue()) != nil else { return false }
-            return scanner.peek() == nil
-        }
-        guard valid else {
+        guard let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: publish.payload) else {
             return refusePublish(publish, .payloadFormatInvalid, drop: .invalidPayload, log: "invalid RPC payload")
         }
-        var values = ByteBuffer(string: #"{"requestId":"# + JSONEscaping.quoted(id) + #","payload":"#)
-        values.writeImmutableBuffer(publish.payload)
-        values.writeString("}")
         let receivedAt = EpochClock.nowMilliseconds()
         if kind == .rpcResponse {
             shared.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: publish.payload))
