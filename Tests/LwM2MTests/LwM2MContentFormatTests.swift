@@ -239,6 +239,16 @@ struct PlainAndLinkTests {
         #expect(throws: LwM2MContentError.self) { try LwM2MOpaque.decode([1], path: LwM2MPath(3)) }
     }
 
+    @Test("opaque (42): the bytes of one resource, both ways; through the one dispatcher too")
+    func opaque() throws {
+        let bytes: [UInt8] = [0x00, 0xFF, 0x10, 0x80]
+        #expect(try LwM2MOpaque.decode(bytes, path: LwM2MPath(9, 0, 1)) == LwM2MNode(LwM2MPath(9, 0, 1), .opaque(bytes)))
+        #expect(LwM2MOpaque.encode(.opaque(bytes)) == bytes)
+        let viaFormat = try LwM2MContentFormat.decode(bytes, format: LwM2MOpaque.contentFormat, path: LwM2MPath(9, 0, 1), types: types)
+        #expect(viaFormat == [LwM2MNode(LwM2MPath(9, 0, 1), .opaque(bytes))])
+        #expect(LwM2MContentFormat.encode(viaFormat, format: LwM2MOpaque.contentFormat, path: LwM2MPath(9, 0, 1)) == bytes)
+    }
+
     @Test("a registration payload in CoRE link format")
     func links() throws {
         let text = #"</>;rt="oma.lwm2m";ct=11543,</1/0>,</3/0>;ver=1.1, </3303/0>,</3303/1>"#
