@@ -2,12 +2,15 @@ import GRDB
 import ProcessorAPI
 
 /// A server-side RPC kept in the registry until its device takes it
-/// (issue 10): QUEUED, SENT, then SUCCESSFUL, TIMEOUT, or EXPIRED when it
-/// was never delivered before its expiration time.
+/// (issue 10): QUEUED, SENT, DELIVERED (the device acknowledged it), then
+/// SUCCESSFUL with the reply or TIMEOUT without one; EXPIRED when it was
+/// never sent before its expiration time; FAILED when the gateway stopped
+/// while it waited for the reply.
 package struct PersistentRPC: Sendable, Equatable {
     package enum Status: String, Sendable {
         case queued = "QUEUED"
         case sent = "SENT"
+        case delivered = "DELIVERED"
         case successful = "SUCCESSFUL"
         case timeout = "TIMEOUT"
         case expired = "EXPIRED"
@@ -108,6 +111,23 @@ extension DeviceRegistry {
                     sql: "UPDATE persistent_rpcs SET status = 'EXPIRED', updated_at = ? WHERE status = 'QUEUED' AND expires_at <= ?",
                     arguments: [now, now])
                 return expired
+            }
+        }
+    }
+
+    /// RPCs that were SENT or DELIVERED when the gateway stopped: nobody
+    /// waits for their reply any more, and sending them again could run a
+    /// command twice, so they are FAILED. Returns them.
+    package func failInterruptedPersistentRPCs(now: Int64) async throws(RegistryError) -> [PersistentRPC] {
+        try await run {
+            try await pool.write { db in
+                let interrupted = try Row.fetchAll(
+                    db, sql: "SELECT * FROM persistent_rpcs WHERE status IN ('SENT', 'DELIVERED') ORDER BY id"
+                ).map(PersistentRPC.init(row:))
+                try db.execute(
+                    sql: "UPDATE persistent_rpcs SET status = 'FAILED', updated_at = ? WHERE status IN ('SENT', 'DELIVERED')",
+                    arguments: [now])
+                return interrupted
             }
         }
     }

@@ -53,7 +53,8 @@ struct GatewayApp {
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
         let deviceSessions = DeviceSessions(metrics: metrics)
-        let persistentRPC = PersistentRPCService(registry: registry, sessions: deviceSessions, logger: Logger(label: "tb-gateway.rpc"))
+        let persistentRPC = PersistentRPCService(
+            registry: registry, sessions: deviceSessions, ingest: processor, logger: Logger(label: "tb-gateway.rpc"))
         try await persistentRPC.prepare()
         let router = DownlinkRouter(
             sessions: deviceSessions,

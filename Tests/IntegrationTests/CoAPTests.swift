@@ -160,7 +160,7 @@ struct CoAPTests {
         try await fixture.stop()
     }
 
-    @Test("aiocoap: observe attributes, server-side RPC notified to an observer of /rpc, RPC reply and client RPC to Kafka")
+    @Test("aiocoap: observe attributes, server-side RPC notified to an observer of /rpc, RPC reply and client RPC to Kafka, answered from the command topic")
     func aiocoapObserveAndRPC() async throws {
         let fixture = try await start()
         let device = try await fixture.addDevice("coap-rpc")
@@ -188,20 +188,40 @@ struct CoAPTests {
         let id = try #require(answer?["id"] as? Int)
         // Two-way: the admin call returned the device's reply.
         #expect((answer?["response"] as? [String: Any])?["result"] as? String == "ok", "\(answer ?? [:])")
+        // The client-side RPC reaches Kafka; the backend's answer on the
+        // command topic comes back as the response to the device's POST.
+        let records = try await readRecords(fixture, "tb.rpc", count: 2)
+        #expect(Set(values(records)) == [
+            #"{"requestId":"coap-1","payload":{"method":"getTime","params":{}}}"#,
+            #"{"requestId":"\#(id)","payload":{"result":"ok"}}"#,
+        ])
+        let command = #"{"deviceId":"\#(device.id)","type":"rpc_response","id":"coap-1","response":{"time":1700000000}}"# + "\n"
+        let produce = try await runCommand(
+            "kcat", ["-b", fixture.kafka.bootstrapServers, "-P", "-t", "tb.commands", "-k", device.id], input: Data(command.utf8))
+        #expect(produce.status == 0, "\(produce.stderr)")
         let result = try await flow
         #expect(result.status == 0, "\(result.stderr)")
         let output = result.stdout.split(separator: "\n").map(String.init)
         #expect(output == [
             "REGISTERED 2.05",
             #"RPC 2.05 {"id":\#(id),"method":"setValve","params":{"open":true}}"#,
-            #"CLIENT_RPC 2.04 {"requestId":"1"}"#,
             "RPC_REPLY 2.04 ",
+            #"CLIENT_RPC 2.05 {"time":1700000000}"#,
         ], "\(output)")
-        let records = try await readRecords(fixture, "tb.rpc", count: 2)
-        #expect(Set(values(records)) == [
-            #"{"requestId":"1","payload":{"method":"getTime","params":{}}}"#,
-            #"{"requestId":"\#(id)","payload":{"result":"ok"}}"#,
+        try await fixture.stop()
+    }
+
+    @Test("a client-side RPC nobody answers: 5.04 after COAP_ACK_TIMEOUT, and the request is in Kafka")
+    func clientRPCUnanswered() async throws {
+        let fixture = try await start(["COAP_ACK_TIMEOUT": "2"])
+        let device = try await fixture.addDevice("coap-rpc-silent")
+        let result = try await script("coap_client.py", [
+            "request", "--port", "\(fixture.gateway.coapPort)", "--method", "POST", "--path", "/api/v1/\(device.token)/rpc",
+            "--payload", #"{"method":"getTime","params":{}}"#, "--content-format", "50",
         ])
+        #expect(result.stdout.trimmingCharacters(in: .newlines) == "5.04 no answer to client-side RPC coap-1 within the timeout", "\(result.stdout) \(result.stderr)")
+        let records = try await readRecords(fixture, "tb.rpc", count: 1)
+        #expect(values(records) == [#"{"requestId":"coap-1","payload":{"method":"getTime","params":{}}}"#])
         try await fixture.stop()
     }
 

@@ -34,7 +34,7 @@ struct DownlinkTests {
         try await fixture.stop()
     }
 
-    @Test("two-way RPC over an HTTP long-poll: the admin call returns the reply, which is in Kafka; no reply 504; offline 409")
+    @Test("two-way RPC over an HTTP long-poll: the admin call returns the reply, which is in Kafka; no reply 504; offline 409; client-side RPC answered from the command topic")
     func httpRPC() async throws {
         let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key])
         let device = try await fixture.addDevice("poll-rpc")
@@ -62,8 +62,9 @@ struct DownlinkTests {
         #expect(unanswered.status == 504, "\(unanswered.body)")
         #expect(try await silentPoll.status == 200)
 
-        // Client-side RPC from the device goes to the RPC topic.
-        #expect(try await curl("POST", base + "/rpc", body: #"{"method":"getTime","params":{}}"#).status == 200)
+        // Client-side RPC from the device goes to the RPC topic; the
+        // backend's answer on the command topic is the response.
+        async let clientCall = curl("POST", base + "/rpc", body: #"{"method":"getTime","params":{}}"#)
         var records: [KafkaRecord] = []
         #expect(try await eventually(timeout: .seconds(10)) {
             records = try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers)
@@ -71,6 +72,25 @@ struct DownlinkTests {
         })
         let payloads = Set(records.map { String($0.payload.split(separator: #""values":"#).last?.split(separator: #","transport""#).first ?? "") })
         #expect(payloads == [#"{"requestId":"\#(id)","payload":{"pin":4,"value":1}}"#, #"{"requestId":"http-1","payload":{"method":"getTime","params":{}}}"#], "\(payloads)")
+        let answer = #"{"deviceId":"\#(device.id)","type":"rpc_response","id":"http-1","response":{"time":1700000000}}"# + "\n"
+        let produce = try await runCommand(
+            "kcat", ["-b", fixture.kafka.bootstrapServers, "-P", "-t", "tb.commands", "-k", device.id], input: Data(answer.utf8))
+        #expect(produce.status == 0, "\(produce.stderr)")
+        let clientAnswer = try await clientCall
+        #expect(clientAnswer.status == 200 && clientAnswer.body == #"{"time":1700000000}"#, "\(clientAnswer.status) \(clientAnswer.body)")
+        try await fixture.stop()
+    }
+
+    @Test("a client-side RPC over HTTP nobody answers: 408 after HTTP_ACK_TIMEOUT, and the request is in Kafka")
+    func httpClientRPCUnanswered() async throws {
+        let fixture = try await GatewayFixture.start(["HTTP_ACK_TIMEOUT": "1"])
+        let device = try await fixture.addDevice("http-rpc-silent")
+        let call = try await curl("POST", fixture.gateway.baseURL + "/api/v1/\(device.token)/rpc", body: #"{"method":"getTime"}"#)
+        #expect(call.status == 408 && call.body.contains("no answer to client-side RPC http-1"), "\(call.status) \(call.body)")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers)
+                .contains { $0.payload.contains(#""values":{"requestId":"http-1","payload":{"method":"getTime"}}"#) }
+        })
         try await fixture.stop()
     }
 
@@ -154,7 +174,7 @@ struct DownlinkTests {
         try await fixture.stop()
     }
 
-    @Test("persistent RPC: QUEUED while the MQTT device is offline, kept across a restart, delivered when it subscribes, SUCCESSFUL with the reply; another EXPIRED")
+    @Test("persistent RPC: QUEUED while the MQTT device is offline, kept across a restart, delivered when it subscribes, SUCCESSFUL with the reply; another EXPIRED; one unanswered at a restart FAILED; every state on the RPC topic")
     func persistentRPC() async throws {
         let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": Self.key, "MQTT_ENABLED": "true"])
         let device = try await fixture.addDevice("rpc-offline")
@@ -193,7 +213,48 @@ struct DownlinkTests {
             return last["status"] as? String == "SUCCESSFUL"
         }, "\(last)")
         #expect((last["response"] as? [String: Any])?["pong"] as? Bool == true, "\(last)")
+
+        // One the device takes (PUBACK: DELIVERED) and never answers: the
+        // gateway stops while it waits, so it is FAILED, not sent twice.
+        async let silent = runCommand("mosquitto_sub", [
+            "-h", "127.0.0.1", "-p", port, "-u", device.token, "-i", "rpc-silent", "-q", "1", "-t", "v1/devices/me/rpc/request/+", "-C", "1",
+        ], timeout: .seconds(20))
+        #expect(try await eventually(timeout: .seconds(10)) {
+            restarted.logs.filter { $0["message"] as? String == "MQTT subscribed" }.count >= 2
+        })
+        let pending = try await curl(
+            "POST", restarted.adminURL + "/api/devices/\(device.id)/rpc", body: #"{"method":"reboot","persistent":true,"timeout":60000}"#,
+            headers: ["Authorization": "Bearer \(Self.key)"])
+        let pendingId = try #require(json(pending.body)["id"] as? Int, "\(pending.body)")
+        #expect(try await eventually(timeout: .seconds(10)) {
+            json(try await adminAfter("GET", "/api/rpc/\(pendingId)").body)["status"] as? String == "DELIVERED"
+        })
+        #expect(try await silent.stdout.contains("reboot"))
         #expect(try await restarted.terminate() == 0)
+        let third = GatewayProcess(directory: fixture.directory, environment: fixture.gateway.environment)
+        try await third.start()
+        let failed = try await curl("GET", third.adminURL + "/api/rpc/\(pendingId)", headers: ["Authorization": "Bearer \(Self.key)"])
+        #expect(json(failed.body)["status"] as? String == "FAILED", "\(failed.body)")
+
+        // Every state change is a record on the RPC topic, in order, from the "gateway" transport.
+        let expected = [
+            String(id): ["QUEUED", "SENT", "DELIVERED", "SUCCESSFUL"], String(expiringId): ["QUEUED", "EXPIRED"],
+            String(pendingId): ["QUEUED", "SENT", "DELIVERED", "FAILED"],
+        ]
+        var states: [String: [String]] = [:]
+        var keyed = true
+        #expect(try await eventually(timeout: .seconds(10)) {
+            states = [:]
+            for record in try await readTopic("tb.rpc", bootstrap: fixture.kafka.bootstrapServers) where record.json["transport"] as? String == "gateway" {
+                guard let values = record.json["values"] as? [String: Any], let rpc = values["requestId"] as? String, let state = values["state"] as? String
+                else { continue }
+                keyed = keyed && record.key == device.id && record.headers["transport"] == "gateway"
+                states[rpc, default: []].append(state)
+            }
+            return states == expected
+        }, "\(states)")
+        #expect(keyed, "state records are keyed by the device id and carry the transport header")
+        #expect(try await third.terminate() == 0)
         try? FileManager.default.removeItem(atPath: fixture.directory)
     }
 }

@@ -31,11 +31,29 @@ package func runCommand(
     process.standardError = err
     let inputPipe = Pipe()
     process.standardInput = inputPipe
+    // Each stream is read to its end on a thread of its own, and the result
+    // waits for both readers as well as for the exit: with readability
+    // handlers the last bytes of a command that prints and exits at once
+    // (mosquitto_sub -C 1) could still be in a handler when the result was
+    // taken, and were lost.
     let collected = CollectedOutput()
-    out.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData, error: false) }
-    err.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData, error: true) }
+    let readers = DispatchGroup()
+    for (pipe, isError) in [(out, false), (err, true)] {
+        readers.enter()
+        // A thread of its own, not a dispatch queue: Linux's global queues
+        // run about one thread per core, and blocked readers there would
+        // stall every other reader and time-out of the suite.
+        let reader = Thread {
+            collected.append(pipe.fileHandleForReading.readDataToEndOfFile(), error: isError)
+            readers.leave()
+        }
+        reader.start()
+    }
     let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { process in continuation.resume(returning: process.terminationStatus) }
+        process.terminationHandler = { process in
+            let status = process.terminationStatus
+            readers.notify(queue: .global()) { continuation.resume(returning: status) }
+        }
         do {
             try process.run()
             if let input { inputPipe.fileHandleForWriting.write(input) }
@@ -45,14 +63,12 @@ package func runCommand(
                 watchdog.killIfRunning()
             }
         } catch {
+            // Nothing was started: close the write ends so the readers end.
+            try? out.fileHandleForWriting.close()
+            try? err.fileHandleForWriting.close()
             continuation.resume(throwing: error)
         }
     }
-    out.fileHandleForReading.readabilityHandler = nil
-    err.fileHandleForReading.readabilityHandler = nil
-    // Whatever arrived after the last handler call.
-    collected.append(out.fileHandleForReading.readDataToEndOfFile(), error: false)
-    collected.append(err.fileHandleForReading.readDataToEndOfFile(), error: true)
     let (stdout, stderr) = collected.text
     return CommandResult(status: status, stdout: stdout, stderr: stderr)
 }

@@ -138,7 +138,7 @@ extension AdminOpenAPI {
         }
       ],
       "get": {
-        "summary": "A persistent RPC: status QUEUED, SENT, SUCCESSFUL, TIMEOUT, EXPIRED or FAILED, and the device's response",
+        "summary": "A persistent RPC: status QUEUED, SENT, DELIVERED, SUCCESSFUL, TIMEOUT, EXPIRED or FAILED, and the device's response",
         "operationId": "showRPC",
         "responses": {
           "200": {

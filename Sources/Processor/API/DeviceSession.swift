@@ -66,4 +66,36 @@ package protocol DeviceSessionRegistry: Sendable {
     /// the request topic, a CoAP observation or HTTP long-poll of /rpc):
     /// RPCs kept for it while it was away go out.
     func rpcReady(deviceId: String)
+    /// The device acknowledged server-side RPC `id` at the protocol level
+    /// (an MQTT PUBACK, the ACK of a CoAP CON notification, a long-poll
+    /// answer written) or, where the protocol has no acknowledgement (MQTT
+    /// QoS 0, a CoAP NON), the request was written to it: a persistent RPC
+    /// becomes DELIVERED.
+    func rpcDelivered(deviceId: String, id: Int)
+}
+
+/// A client-side RPC from a CoAP or HTTP device, waiting for the backend's
+/// answer (a `rpc_response` command with its id) to return it as the
+/// response to the device's request: a downlink session that carries that
+/// one answer and nothing else.
+package struct ClientRPCAnswerSession: DeviceSession {
+    package let transport: TransportKind
+    package let requestId: String
+    /// Called with the answer's JSON text, on whatever thread delivers it.
+    package let answered: @Sendable (String) -> Void
+
+    package init(transport: TransportKind, requestId: String, answered: @escaping @Sendable (String) -> Void) {
+        self.transport = transport
+        self.requestId = requestId
+        self.answered = answered
+    }
+
+    package func carries(_ message: DownlinkMessage) -> Bool {
+        if case .rpcResponse(let id, _) = message { return id == requestId }
+        return false
+    }
+
+    package func deliver(_ message: DownlinkMessage) {
+        if case .rpcResponse(let id, let payload) = message, id == requestId { answered(payload) }
+    }
 }

@@ -65,7 +65,7 @@ package final class GatewayMetrics: Sendable {
 
     package init(version: String = "dev") {
         func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
-            Dictionary(uniqueKeysWithValues: TransportKind.allCases.map { ($0, make($0)) })
+            Dictionary(uniqueKeysWithValues: TransportKind.deviceTransports.map { ($0, make($0)) })
         }
         received = byTransport { Counter(label: Name.messagesReceived, dimensions: [("transport", $0.rawValue)]) }
         authFailureCounters = byTransport { Counter(label: Name.authFailures, dimensions: [("transport", $0.rawValue)]) }
@@ -88,7 +88,7 @@ package final class GatewayMetrics: Sendable {
         authCacheMisses = Counter(label: Name.authCacheMisses)
         Gauge(label: Name.buildInfo, dimensions: [("version", version)]).record(1)
         var downlink: [String: Counter] = [:]
-        for transport in TransportKind.allCases.map(\.rawValue) + ["none"] {
+        for transport in TransportKind.deviceTransports.map(\.rawValue) + ["none"] {
             for kind in DownlinkKind.allCases {
                 for result in DownlinkResult.allCases where (transport == "none") == (result == .noSession) {
                     downlink[transport + "/" + kind.rawValue + "/" + result.rawValue] = Counter(

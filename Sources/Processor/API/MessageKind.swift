@@ -6,4 +6,8 @@ package enum MessageKind: String, Sendable, CaseIterable {
     case rpcResponse = "rpc_response"
     case clientRPC = "client_rpc"
     case connectivity
+    /// A state change of a persistent server-side RPC (QUEUED, SENT,
+    /// DELIVERED, SUCCESSFUL, TIMEOUT, EXPIRED, FAILED), which the gateway
+    /// itself reports on the RPC topic.
+    case rpcState = "rpc_state"
 }

@@ -6,4 +6,10 @@ package enum TransportKind: String, Sendable, CaseIterable {
     case coap
     case lwm2m
     case mqttBridge = "mqtt_bridge"
+    /// Records the gateway originates itself rather than a device (the
+    /// states of a persistent RPC); never a metric label.
+    case gateway
+
+    /// The protocols devices use: the `transport` label values of the metrics.
+    package static let deviceTransports: [TransportKind] = [.http, .mqtt, .coap, .lwm2m, .mqttBridge]
 }

@@ -21,6 +21,7 @@ package final class DeviceSessions: DeviceSessionRegistry {
 
     private let state = Mutex(State())
     private let readyHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private let deliveredHandler = Mutex<(@Sendable (String, Int) -> Void)?>(nil)
 
     private let metrics: GatewayMetrics?
 
@@ -63,6 +64,15 @@ package final class DeviceSessions: DeviceSessionRegistry {
 
     package func rpcReady(deviceId: String) {
         readyHandler.withLock { $0 }?(deviceId)
+    }
+
+    /// Who hears that a device acknowledged an RPC request (the persistent RPC store).
+    package func onRPCDelivered(_ handler: @escaping @Sendable (_ deviceId: String, _ id: Int) -> Void) {
+        deliveredHandler.withLock { $0 = handler }
+    }
+
+    package func rpcDelivered(deviceId: String, id: Int) {
+        deliveredHandler.withLock { $0 }?(deviceId, id)
     }
 
     /// Ids continue after those already stored (persistent RPC survives restarts).

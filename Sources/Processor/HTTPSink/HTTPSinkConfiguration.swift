@@ -50,7 +50,7 @@ package struct HTTPSinkConfiguration: Sendable {
         case .telemetry: telemetryPath
         case .attributes: attributesPath
         case .connectivity: eventsPath
-        case .rpcResponse, .clientRPC: rpcPath
+        case .rpcResponse, .clientRPC, .rpcState: rpcPath
         }
     }
 }

@@ -43,7 +43,7 @@ package struct KafkaConfiguration: Sendable {
             case .telemetry: telemetry
             case .attributes: attributes
             case .connectivity: events
-            case .rpcResponse, .clientRPC: rpc
+            case .rpcResponse, .clientRPC, .rpcState: rpc
             }
         }
 

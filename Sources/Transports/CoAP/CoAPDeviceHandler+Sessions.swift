@@ -35,7 +35,8 @@ extension CoAPDeviceHandler {
         }) else {
             return exchange.respond(CoAPResponse(code: .badRequest))
         }
-        let session = CoAPObserveSession(observation: NIOLoopBound(observation, eventLoop: loop), resource: resource)
+        let session = CoAPObserveSession(
+            observation: NIOLoopBound(observation, eventLoop: loop), resource: resource, deviceId: device.id, sessions: api.deviceSessions)
         let start: (CoAPDeviceHandler, String) -> Void = { handler, body in
             exchange.respond(CoAPResponse(code: .content, text: body, contentFormat: CoAPContentFormat.json))
             guard observation.isActive else { return }
@@ -129,6 +130,8 @@ extension CoAPDeviceHandler {
 struct CoAPObserveSession: DeviceSession {
     let observation: NIOLoopBound<CoAPObservation>
     let resource: CoAPObservedResource
+    let deviceId: String
+    let sessions: any DeviceSessionRegistry
     var transport: TransportKind { .coap }
 
     func carries(_ message: DownlinkMessage) -> Bool { !message.isRPCResponse && message.isRPC == (resource == .rpc) }
@@ -136,6 +139,7 @@ struct CoAPObserveSession: DeviceSession {
     func deliver(_ message: DownlinkMessage) {
         let payload: String
         var confirmable: Bool?
+        var delivered: (@Sendable () -> Void)?
         switch (message, resource) {
         case (.sharedAttributesUpdated(let json), .attributes):
             payload = json
@@ -144,13 +148,15 @@ struct CoAPObserveSession: DeviceSession {
         case (.rpcRequest(let id, let method, let params), .rpc):
             payload = #"{"id":\#(id),"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
             confirmable = true
+            delivered = { [sessions, deviceId] in sessions.rpcDelivered(deviceId: deviceId, id: id) }
         default:
             return
         }
         let observation = self.observation
-        let asConfirmable = confirmable
+        let (asConfirmable, onDelivered) = (confirmable, delivered)
         observation.eventLoop.execute {
-            observation.value.notify(CoAPResponse(code: .content, text: payload, contentFormat: CoAPContentFormat.json), confirmable: asConfirmable)
+            observation.value.notify(
+                CoAPResponse(code: .content, text: payload, contentFormat: CoAPContentFormat.json), confirmable: asConfirmable, delivered: onDelivered)
         }
     }
 }

@@ -26,7 +26,12 @@ extension CoAPDeviceHandler {
 
     /// RPC replies and client-side RPC: the device's JSON wrapped as
     /// `{"requestId":"…","payload":…}` on the RPC topic, as the MQTT API does.
-    func forwardRPC(_ device: DeviceIdentity, _ exchange: CoAPServerExchange, kind: MessageKind, id: String) {
+    /// A reply is answered 2.04 once the sink has it; a client-side RPC
+    /// waits for the backend's answer (`completion`).
+    func forwardRPC(
+        _ device: DeviceIdentity, _ exchange: CoAPServerExchange, kind: MessageKind, id: String,
+        completion: (any DeliveryCompletion)? = nil
+    ) {
         api.metrics.messageReceived(.coap)
         let payload = exchange.request.payload
         guard let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: payload) else {
@@ -34,11 +39,10 @@ extension CoAPDeviceHandler {
         }
         let receivedAt = EpochClock.nowMilliseconds()
         if kind == .rpcResponse { api.deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: payload)) }
-        let answer = kind == .clientRPC ? #"{"requestId":"# + JSONEscaping.quoted(id) + "}" : ""
-        submit(device, exchange, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt, answer: answer)
+        submit(device, exchange, kind: kind, entries: [TelemetryEntry(ts: receivedAt, values: values)], receivedAt: receivedAt, completion: completion)
     }
 
-    private func badPayload(_ exchange: CoAPServerExchange, _ reason: String) {
+    func badPayload(_ exchange: CoAPServerExchange, _ reason: String) {
         api.metrics.dropped(.invalidPayload)
         exchange.respond(CoAPResponse(code: .badRequest, text: reason))
     }
@@ -74,13 +78,13 @@ extension CoAPDeviceHandler {
         kind: MessageKind,
         entries: [TelemetryEntry],
         receivedAt: Int64,
-        answer: String = ""
+        completion: (any DeliveryCompletion)? = nil
     ) {
         if let limiter = api.rateLimiter, !limiter.allow(device.id) {
             api.metrics.dropped(.rateLimited)
             return exchange.respond(CoAPResponse(code: .tooManyRequests, options: [CoAPOption(.maxAge, uint: 1)]))
         }
-        let completion = CoAPUploadCompletion(exchange: NIOLoopBound(exchange, eventLoop: exchange.eventLoop), answer: answer)
+        let completion = completion ?? CoAPUploadCompletion(exchange: NIOLoopBound(exchange, eventLoop: exchange.eventLoop))
         let message = GatewayMessage(
             device: device, kind: kind, transport: .coap, receivedAt: receivedAt, entries: entries, completion: completion)
         if case .refused(let reason) = api.ingest.submit(message) {
@@ -118,11 +122,9 @@ extension CoAPDeviceHandler {
 /// delivered, 5.03 with Max-Age otherwise.
 final class CoAPUploadCompletion: DeliveryCompletion {
     private let exchange: NIOLoopBound<CoAPServerExchange>
-    private let answer: String
 
-    init(exchange: NIOLoopBound<CoAPServerExchange>, answer: String) {
+    init(exchange: NIOLoopBound<CoAPServerExchange>) {
         self.exchange = exchange
-        self.answer = answer
     }
 
     static func unavailable(_ reason: DropReason) -> CoAPResponse {
@@ -134,23 +136,19 @@ final class CoAPUploadCompletion: DeliveryCompletion {
 
     func complete(_ outcome: DeliveryOutcome) {
         let exchange = self.exchange
-        let answer = self.answer
-        exchange.eventLoop.execute { Self.respond(exchange.value, outcome, answer) }
+        exchange.eventLoop.execute { Self.respond(exchange.value, outcome) }
     }
 
     var eventLoop: (any EventLoop)? { exchange.eventLoop }
 
     func completeOnEventLoop(_ outcome: DeliveryOutcome) {
-        Self.respond(exchange.value, outcome, answer)
+        Self.respond(exchange.value, outcome)
     }
 
-    private static func respond(_ exchange: CoAPServerExchange, _ outcome: DeliveryOutcome, _ answer: String) {
+    private static func respond(_ exchange: CoAPServerExchange, _ outcome: DeliveryOutcome) {
         switch outcome {
         case .delivered:
-            exchange.respond(
-                answer.isEmpty
-                    ? CoAPResponse(code: .changed)
-                    : CoAPResponse(code: .changed, text: answer, contentFormat: CoAPContentFormat.json))
+            exchange.respond(CoAPResponse(code: .changed))
         case .failed(let reason):
             exchange.respond(unavailable(reason))
         }

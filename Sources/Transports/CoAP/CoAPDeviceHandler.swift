@@ -14,8 +14,10 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
     /// Devices counted as connected: seen within COAP_SESSION_TIMEOUT or observing.
     var devices: [String: CoAPConnectedDevice] = [:]
     var sweep: RepeatedTask?
-    /// Numbers client-side RPC requests (`requestId` in the record).
+    /// Numbers client-side RPC requests (`coap-N`, `requestId` in the record).
     var clientRPCCounter = 0
+    /// Client-side RPCs waiting for the backend's answer, by request id.
+    var clientRPCs: [String: CoAPClientRPCWait] = [:]
 
     init(api: CoAPDeviceAPI) {
         self.api = api
@@ -55,6 +57,7 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
     /// Unanswered after COAP_ACK_TIMEOUT (the endpoint's one timer): the
     /// record may still arrive later (at least once), never a 2.04 without Kafka.
     func exchangeTimedOut(_ exchange: CoAPServerExchange) {
+        if let answer = clientRPCTimedOut(exchange) { return exchange.respond(answer) }
         api.metrics.dropped(.sinkTimeout)
         exchange.respond(CoAPUploadCompletion.unavailable(.sinkTimeout))
     }
@@ -131,8 +134,7 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
                 exchange.respond(CoAPResponse(code: .badRequest, text: "observe this resource (Observe: 0) to receive RPC requests"))
             }
         case (.rpc, _):
-            clientRPCCounter += 1
-            forwardRPC(device, exchange, kind: .clientRPC, id: String(clientRPCCounter))
+            clientRPC(device, exchange)
         case (.rpcReply(_, let id), _):
             forwardRPC(device, exchange, kind: .rpcResponse, id: id)
         }

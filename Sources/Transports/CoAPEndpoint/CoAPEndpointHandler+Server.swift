@@ -131,7 +131,7 @@ extension CoAPEndpointHandler {
 
     // MARK: Observe (RFC 7641)
 
-    func sendNotification(_ observation: CoAPObservation, _ response: CoAPResponse, confirmable: Bool?) {
+    func sendNotification(_ observation: CoAPObservation, _ response: CoAPResponse, confirmable: Bool?, delivered: (@Sendable () -> Void)? = nil) {
         observation.sinceConfirmable += 1
         let asConfirmable = confirmable ?? (observation.sinceConfirmable >= configuration.confirmableNotificationInterval)
         var message = CoAPMessage(
@@ -149,7 +149,7 @@ extension CoAPEndpointHandler {
             let loopBound = NIOLoopBound(observation, eventLoop: observation.eventLoop)
             sendConfirmable(message, to: observation.peer) { [weak self] outcome in
                 switch outcome {
-                case .acknowledged: break
+                case .acknowledged: delivered?()
                 case .reset: self?.endObservation(loopBound.value, .reset)
                 case .timedOut, .queueFull, .closed: self?.endObservation(loopBound.value, .unreachable)
                 }
@@ -157,6 +157,7 @@ extension CoAPEndpointHandler {
         } else {
             nonNotifications[CoAPMessageKey(peer: observation.peer, messageId: message.messageId)] = (observation.token, .now())
             send(message, to: observation.peer)
+            delivered?()
         }
     }
 

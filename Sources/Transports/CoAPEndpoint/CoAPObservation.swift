@@ -55,11 +55,13 @@ package final class CoAPObservation {
 
     /// Sends a notification with the resource's new state. `confirmable`
     /// nil lets the endpoint choose (mostly NON, a CON now and then).
+    /// `delivered` runs when the client ACKs a CON notification, or once a
+    /// NON one is written (it has no acknowledgement, RFC 7252 §4.3).
     /// On the event loop.
-    package func notify(_ response: CoAPResponse, confirmable: Bool? = nil) {
+    package func notify(_ response: CoAPResponse, confirmable: Bool? = nil, delivered: (@Sendable () -> Void)? = nil) {
         eventLoop.preconditionInEventLoop()
         guard isActive, let endpoint else { return }
-        endpoint.sendNotification(self, response, confirmable: confirmable)
+        endpoint.sendNotification(self, response, confirmable: confirmable, delivered: delivered)
     }
 
     /// Ends the observation from the server's side.

@@ -1,6 +1,7 @@
 import Auth
 import Logging
 import ProcessorAPI
+import Synchronization
 
 /// What every connection of the HTTP device API shares.
 package struct DeviceAPI: Sendable {
@@ -13,6 +14,9 @@ package struct DeviceAPI: Sendable {
     let deviceSessions: any DeviceSessionRegistry
     let metrics: GatewayMetrics
     let logger: Logger
+    /// Numbers client-side RPC across connections (`http-N`), so the
+    /// backend's answer finds the one request it belongs to.
+    let clientRPCNumbers = ClientRPCNumbers()
 
     package init(
         configuration: HTTPTransportConfiguration,
@@ -33,4 +37,10 @@ package struct DeviceAPI: Sendable {
         self.metrics = metrics
         self.logger = logger
     }
+}
+
+/// A counter shared by every connection.
+final class ClientRPCNumbers: Sendable {
+    private let last = Atomic<Int>(0)
+    func next() -> Int { last.wrappingAdd(1, ordering: .relaxed).newValue }
 }

@@ -47,9 +47,14 @@ extension HTTPDeviceHandler {
     }
 
     /// A downlink message for the waiting long-poll, on the event loop.
-    func longPollDelivered(_ payload: String, generation: UInt64) {
-        guard awaiting, generation == self.generation, longPollRegistration != nil else { return }
-        respond(.json(.ok, payload))
+    func longPollDelivered(_ payload: String, generation: UInt64, rpcId: Int?) {
+        guard awaiting, generation == self.generation, let (deviceId, _) = longPollRegistration else { return }
+        var written: (@Sendable () -> Void)?
+        if let rpcId {
+            let sessions = api.deviceSessions
+            written = { sessions.rpcDelivered(deviceId: deviceId, id: rpcId) }
+        }
+        respond(.json(.ok, payload), written: written)
     }
 
     func endLongPoll() {
@@ -58,9 +63,43 @@ extension HTTPDeviceHandler {
         api.deviceSessions.unregister(deviceId: deviceId, registration: registration)
     }
 
-    /// `POST /api/v1/{token}/rpc/{id}` (reply) and `POST /api/v1/{token}/rpc`
-    /// (client-side RPC): `{"requestId":"…","payload":…}` to the RPC topic,
-    /// 200 after the sink has it.
+    /// `POST /api/v1/{token}/rpc`, client-side RPC: `{"requestId":"http-N",
+    /// "payload":…}` to the RPC topic; the request waits, up to
+    /// HTTP_ACK_TIMEOUT in all, for the backend's answer (an `rpc_response`
+    /// command with that id) and returns it with 200, or 408 once the record
+    /// is in Kafka but no answer came, as ThingsBoard's HTTP API does.
+    func clientRPC(_ device: DeviceIdentity, body: ByteBuffer) {
+        guard let context else { return }
+        let id = "http-" + String(api.clientRPCNumbers.next())
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let expected = generation
+        let session = ClientRPCAnswerSession(transport: .http, requestId: id) { answer in
+            handler.eventLoop.execute { handler.value.clientRPCAnswered(answer, generation: expected) }
+        }
+        clientRPC = HTTPClientRPCWait(
+            deviceId: device.id, registration: api.deviceSessions.register(deviceId: device.id, session: session), requestId: id)
+        // A payload that is not JSON is answered 400 there, which ends the wait.
+        forwardRPC(device, body: body, kind: .clientRPC, id: id)
+    }
+
+    /// The backend's answer, on the event loop: returned at once if the
+    /// sink already has the request, otherwise as soon as it has.
+    func clientRPCAnswered(_ answer: String, generation: UInt64) {
+        guard awaiting, generation == self.generation, var rpc = clientRPC else { return }
+        if rpc.accepted { return respond(.json(.ok, answer)) }
+        rpc.answer = answer
+        clientRPC = rpc
+    }
+
+    func endClientRPC() {
+        guard let rpc = clientRPC else { return }
+        clientRPC = nil
+        api.deviceSessions.unregister(deviceId: rpc.deviceId, registration: rpc.registration)
+    }
+
+    /// `POST /api/v1/{token}/rpc/{id}` (reply) and client-side RPC:
+    /// `{"requestId":"…","payload":…}` to the RPC topic, 200 after the sink
+    /// has it.
     func forwardRPC(_ device: DeviceIdentity, body: ByteBuffer, kind: MessageKind, id: String) {
         api.metrics.messageReceived(.http)
         guard let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: body) else {
@@ -84,6 +123,7 @@ struct HTTPLongPollSession: DeviceSession {
 
     func deliver(_ message: DownlinkMessage) {
         let payload: String
+        var rpcId: Int?
         switch (message, resource) {
         case (.sharedAttributesUpdated(let json), .attributes):
             payload = json
@@ -91,10 +131,22 @@ struct HTTPLongPollSession: DeviceSession {
             payload = #"{"deleted":["# + keys.map(JSONEscaping.quoted).joined(separator: ",") + "]}"
         case (.rpcRequest(let id, let method, let params), .rpc):
             payload = #"{"id":\#(id),"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
+            rpcId = id
         default:
             return
         }
-        let (handler, generation) = (self.handler, self.generation)
-        handler.eventLoop.execute { handler.value.longPollDelivered(payload, generation: generation) }
+        let (handler, generation, id) = (self.handler, self.generation, rpcId)
+        handler.eventLoop.execute { handler.value.longPollDelivered(payload, generation: generation, rpcId: id) }
     }
+}
+
+/// A client-side RPC over HTTP between its request and the backend's answer.
+struct HTTPClientRPCWait {
+    let deviceId: String
+    let registration: UInt64
+    let requestId: String
+    /// The sink has the request.
+    var accepted = false
+    /// The backend's answer, if it came before the sink's verdict.
+    var answer: String?
 }

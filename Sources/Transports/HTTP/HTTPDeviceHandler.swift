@@ -25,7 +25,8 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     private(set) var closing = false
     /// A long-poll waiting for downlink: its registration in DeviceSessions.
     var longPollRegistration: (deviceId: String, registration: UInt64)?
-    var clientRPCCounter = 0
+    /// A client-side RPC waiting for the backend's answer.
+    var clientRPC: HTTPClientRPCWait?
 
     init(api: DeviceAPI) {
         self.api = api
@@ -40,6 +41,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
         endLongPoll()
+        endClientRPC()
         self.context = nil
     }
 
@@ -102,10 +104,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             guard let timeout = longPollTimeout(query) else { return }
             authenticate(token) { handler, device in handler.longPoll(device, for: .rpc, timeout: timeout) }
         case (.rpc(let token), .POST):
-            authenticate(token) { handler, device in
-                handler.clientRPCCounter &+= 1
-                handler.forwardRPC(device, body: body, kind: .clientRPC, id: "http-" + String(handler.clientRPCCounter))
-            }
+            authenticate(token) { handler, device in handler.clientRPC(device, body: body) }
         case (.rpcReply(let token, let id), .POST):
             authenticate(token) { handler, device in handler.forwardRPC(device, body: body, kind: .rpcResponse, id: id) }
         default:
@@ -207,6 +206,10 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         timeout = context.eventLoop.scheduleTask(in: configuration.ackTimeoutAmount) {
             let handler = bound.value
             guard handler.awaiting, handler.generation == expected else { return }
+            if let rpc = handler.clientRPC, rpc.accepted {
+                // In Kafka, but the backend did not answer: 408, as ThingsBoard answers it.
+                return handler.respond(.error(.requestTimeout, "no answer to client-side RPC \(rpc.requestId) within the timeout"))
+            }
             // The record may still arrive later: at least once, never a 200 without Kafka.
             handler.api.metrics.dropped(.sinkTimeout)
             handler.respond(.unavailable(.sinkTimeout))
@@ -217,7 +220,12 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     func sinkAnswered(_ outcome: DeliveryOutcome, generation: UInt64) {
         guard awaiting, generation == self.generation else { return }
         switch outcome {
-        case .delivered: respond(.ok)
+        case .delivered:
+            guard var rpc = clientRPC else { return respond(.ok) }
+            // A client-side RPC is answered with the backend's answer, which may already be here.
+            if let answer = rpc.answer { return respond(.json(.ok, answer)) }
+            rpc.accepted = true
+            clientRPC = rpc
         case .failed(let reason): respond(.unavailable(reason))
         }
     }
@@ -243,8 +251,11 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     // MARK: Responses and shutdown
 
-    func respond(_ response: DeviceHTTPResponse) {
+    /// `written` runs once the whole answer is on the socket (a long-poll's
+    /// RPC request is then DELIVERED).
+    func respond(_ response: DeviceHTTPResponse, written: (@Sendable () -> Void)? = nil) {
         endLongPoll()
+        endClientRPC()
         awaiting = false
         timeout?.cancel()
         timeout = nil
@@ -264,6 +275,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         head = nil
+        if let written { done.futureResult.whenSuccess { written() } }
         if close {
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }

@@ -16,9 +16,13 @@ extension MQTTConnectionHandler {
                 packetIdentifier: release.packetIdentifier, reasonCode: known || version == .v311 ? .success : .packetIdentifierNotFound)))
         case .pubAck, .pubRec, .pubComp:
             // Acknowledgements of what the server published; nothing is
-            // retransmitted across connections, so nothing to release.
+            // retransmitted across connections, so nothing to release but
+            // the note of which RPC request a PUBACK acknowledges.
             if case .pubRec(let received) = packet {
                 send(.pubRel(MQTTPublishAck(packetIdentifier: received.packetIdentifier)))
+            }
+            if case .pubAck(let ack) = packet, let rpcId = rpcAwaitingAck.removeValue(forKey: ack.packetIdentifier), let device {
+                shared.deviceSessions.rpcDelivered(deviceId: device.id, id: rpcId)
             }
         case .subscribe(let subscribe): handleSubscribe(subscribe)
         case .unsubscribe(let unsubscribe):
@@ -232,13 +236,19 @@ extension MQTTConnectionHandler {
 
     /// Publishes on a topic the device subscribed to, at the granted QoS
     /// (at most 1); nothing is sent to a topic without a subscription.
-    func publishToDevice(topic: String, payload: ByteBuffer) {
+    /// Publishes downlink to the device if it subscribed to the topic.
+    /// For a server-side RPC request (`rpcId`), the device's PUBACK (QoS 1)
+    /// or the write itself (QoS 0, which has no acknowledgement) tells the
+    /// persistent RPC store it was DELIVERED.
+    func publishToDevice(topic: String, payload: ByteBuffer, rpcId: Int? = nil) {
         guard let granted = subscriptions.first(where: { MQTTTopic.matches(filter: $0.key, topic: topic) })?.value else { return }
         var publish = MQTTPublish(topic: topic, payload: payload, qos: granted)
         if granted != .atMostOnce {
             publish.packetIdentifier = nextOutboundIdentifier
+            if let rpcId { rpcAwaitingAck[nextOutboundIdentifier] = rpcId }
             nextOutboundIdentifier = nextOutboundIdentifier == .max ? 1 : nextOutboundIdentifier + 1
         }
         send(.publish(publish))
+        if granted == .atMostOnce, let rpcId, let device { shared.deviceSessions.rpcDelivered(deviceId: device.id, id: rpcId) }
     }
 }

@@ -68,6 +68,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var topicAliases: [UInt16: String] = [:]
     var subscriptions: [String: MQTTQoS] = [:]
     var nextOutboundIdentifier: UInt16 = 1
+    /// Server-side RPC requests published at QoS 1 whose PUBACK is awaited, by packet identifier.
+    var rpcAwaitingAck: [UInt16: Int] = [:]
 
     init(shared: MQTTServerContext, encoder: MQTTPacketEncoder) {
         self.shared = shared

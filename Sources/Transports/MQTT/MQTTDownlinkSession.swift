@@ -13,6 +13,7 @@ struct MQTTDownlinkSession: DeviceSession {
         handler.eventLoop.execute {
             let topic: String
             let payload: String
+            var rpcId: Int?
             switch message {
             case .sharedAttributesUpdated(let json):
                 (topic, payload) = (ThingsBoardMQTTTopic.attributesTopic, json)
@@ -21,11 +22,12 @@ struct MQTTDownlinkSession: DeviceSession {
                 payload = #"{"deleted":["# + keys.map(JSONEscaping.quoted).joined(separator: ",") + "]}"
             case .rpcRequest(let id, let method, let params):
                 topic = ThingsBoardMQTTTopic.rpcRequestPrefix + String(id)
+                rpcId = id
                 payload = #"{"method":"# + JSONEscaping.quoted(method) + #","params":"# + params + "}"
             case .rpcResponse(let id, let json):
                 (topic, payload) = (ThingsBoardMQTTTopic.rpcResponsePrefix + id, json)
             }
-            handler.value.publishToDevice(topic: topic, payload: ByteBuffer(string: payload))
+            handler.value.publishToDevice(topic: topic, payload: ByteBuffer(string: payload), rpcId: rpcId)
         }
     }
 }

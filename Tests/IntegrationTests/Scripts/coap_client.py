@@ -28,9 +28,11 @@ usage (common options: --host 127.0.0.1 --port PORT --timeout 20 [--verbose]):
 
   coap_client.py rpc-flow --port P --token TOKEN
       observes /api/v1/TOKEN/rpc and prints "REGISTERED CODE"; POSTs
-      {"method":"getTime","params":{}} (Content-Format 50) to it and prints
-      "CLIENT_RPC CODE PAYLOAD"; POSTs {"result":"ok"} (Content-Format 50) to
-      /api/v1/TOKEN/rpc/42 and prints "RPC_REPLY CODE PAYLOAD"; exits 0.
+      {"result":"ok"} (Content-Format 50) to /api/v1/TOKEN/rpc/42 (with
+      --await-rpc: to the id of the first RPC notification, printed as
+      "RPC CODE PAYLOAD") and prints "RPC_REPLY CODE PAYLOAD"; POSTs
+      {"method":"getTime","params":{}} (Content-Format 50) to the rpc
+      resource and prints "CLIENT_RPC CODE PAYLOAD"; exits 0.
 
 --path may carry a query ("/a/b?x=1&y=2"): every "&"-separated part becomes
 one Uri-Query option, every "/"-separated segment one Uri-Path option.
@@ -193,15 +195,17 @@ async def do_rpc_flow(context, args) -> int:
         say(f"RPC {dotted(notification)} {one_line(notification.payload)}")
         reply_id = str(json.loads(notification.payload.decode())["id"])
 
-    call = new_request(args, base, Code.POST,
-                       b'{"method":"getTime","params":{}}', content_format=50)
-    response = await context.request(call).response
-    say(f"CLIENT_RPC {dotted(response)} {one_line(response.payload)}")
-
     reply = new_request(args, f"{base}/{reply_id}", Code.POST, b'{"result":"ok"}',
                         content_format=50)
     response = await context.request(reply).response
     say(f"RPC_REPLY {dotted(response)} {one_line(response.payload)}")
+
+    # The gateway answers a client-side RPC with the backend's answer, so
+    # this waits until the test produced one (or the gateway gave up).
+    call = new_request(args, base, Code.POST,
+                       b'{"method":"getTime","params":{}}', content_format=50)
+    response = await context.request(call).response
+    say(f"CLIENT_RPC {dotted(response)} {one_line(response.payload)}")
 
     observation.cancel()
     return 0
