@@ -178,7 +178,9 @@ let package = Package(
             dependencies: [
                 "CoAPEndpoint", "CoAPCodec", "ProcessorAPI", "Auth",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/LwM2M",
             exclude: ["Models"],

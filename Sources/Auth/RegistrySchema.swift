@@ -74,6 +74,18 @@ enum RegistrySchema {
                 CREATE INDEX persistent_rpcs_by_device ON persistent_rpcs(device_id, status, id);
                 """)
         }
+        // The LwM2M client role: each device's object instance id upstream,
+        // stable across restarts (issue 11).
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: """
+                CREATE TABLE lwm2m_client_instances (
+                    device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+                    object_id INTEGER NOT NULL,
+                    instance_id INTEGER NOT NULL,
+                    UNIQUE (object_id, instance_id)
+                );
+                """)
+        }
         return migrator
     }
 }

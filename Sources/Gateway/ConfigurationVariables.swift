@@ -49,6 +49,13 @@ enum ConfigurationVariables {
         .init(name: "LWM2M_MODELS_DIR", defaultValue: "", help: "directory of extra LwM2M object models (OMA DDF *.xml or the project's *.json); they replace built-in ids", section: "CoAP and LwM2M transports"),
         .init(name: "LWM2M_QUEUE_AWAKE_TIME", defaultValue: "93", help: "seconds a queue-mode LwM2M client stays reachable after its last Register/Update; later operations are queued", section: "CoAP and LwM2M transports"),
         .init(name: "LWM2M_REQUEST_TIMEOUT", defaultValue: "10", help: "seconds a server-initiated LwM2M operation (read, write, observe, …) waits for the device", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_ENABLED", defaultValue: "false", help: "register with an upstream LwM2M server as one client exposing every enabled device (docs/lwm2m.md)", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_SERVER_URI", defaultValue: "coap://localhost:5683", help: "the upstream LwM2M server, coap://host:port (NoSec)", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_ENDPOINT", defaultValue: "tb-gateway", help: "the endpoint client name the gateway registers with", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_LIFETIME", defaultValue: "300", help: "registration lifetime in seconds; an Update goes out at about half of it", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_BINDING", defaultValue: "U", help: "binding mode of the registration (U: UDP, the one built)", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_VERSION", defaultValue: "1.1", help: "LwM2M version the client registers with: 1.1 or 1.0", section: "CoAP and LwM2M transports"),
+        .init(name: "LWM2M_CLIENT_MAPPING", defaultValue: "lwm2m-client-mapping.json", help: "file in DATA_DIR mapping device types to objects and keys to resources (docs/lwm2m.md); absent: the default object 26241", section: "CoAP and LwM2M transports"),
         // Kafka
         .init(name: "KAFKA_ENABLED", defaultValue: "true", help: "forward to Kafka (false: to the HTTP backend)", section: "Kafka sink"),
         .init(name: "KAFKA_BOOTSTRAP_SERVERS", defaultValue: "embedded", help: "host:port list, or 'embedded' for an in-process development broker (memory only, recent data only)", section: "Kafka sink"),

@@ -50,6 +50,11 @@ struct GatewayApp {
         let processor = MessageProcessor(
             configuration: configuration.processor, sink: sink, metrics: metrics,
             logger: Logger(label: "tb-gateway.processor"))
+        // With the LwM2M client role, the latest values are kept on the way
+        // in (the upstream server reads and observes them); otherwise the
+        // transports hand straight to the processor.
+        let lastValues = configuration.lwm2mClientEnabled ? LwM2MLastValues() : nil
+        let ingest: any MessageIngest = lastValues.map { LwM2MLastValueTap(processor, values: $0) } ?? processor
         let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
         let deviceSessions = DeviceSessions(metrics: metrics)
@@ -73,7 +78,7 @@ struct GatewayApp {
             }
             lwm2m = LwM2MServer(
                 configuration: configuration.lwm2m, registry: registry, models: configuration.lwm2mModels, profiles: profiles,
-                ingest: processor, deviceSessions: deviceSessions, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
+                ingest: ingest, deviceSessions: deviceSessions, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
         }
 
         // Shutdown runs in reverse order: transports stop taking requests
@@ -94,21 +99,35 @@ struct GatewayApp {
         if configuration.mqttEnabled {
             services.append(MQTTServer(
                 configuration: configuration.mqtt, authenticator: authenticator, registry: registry,
-                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
+                rateLimiter: rateLimiter, ingest: ingest, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.mqtt")))
         }
         if let lwm2m { services.append(lwm2m) }
+        if let lastValues {
+            let downlink = LwM2MClientDownlink(
+                writeShared: { deviceId, values in
+                    guard (try? await registry.setAttributes(deviceId: deviceId, scope: .shared, values)) != nil else { return false }
+                    deviceSessions.deliver(.sharedAttributesUpdated(json: DeviceRegistry.jsonObject(values)), to: deviceId)
+                    return true
+                },
+                rpc: { deviceId, method, params in
+                    deviceSessions.deliver(.rpcRequest(id: deviceSessions.nextRPCIdentifier(), method: method, params: params), to: deviceId)
+                })
+            services.append(LwM2MClient(
+                configuration: configuration.lwm2mClient, registry: registry, mapping: configuration.lwm2mClientMapping,
+                values: lastValues, downlink: downlink, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m-client")))
+        }
         if configuration.coapEnabled {
             let api = CoAPDeviceAPI(
                 configuration: configuration.coap, authenticator: authenticator, registry: registry,
-                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
+                rateLimiter: rateLimiter, ingest: ingest, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.coap"))
             services.append(CoAPDeviceServer(api: api))
         }
         if configuration.httpEnabled {
             let api = DeviceAPI(
                 configuration: configuration.http, authenticator: authenticator, registry: registry,
-                rateLimiter: rateLimiter, ingest: processor, deviceSessions: deviceSessions, metrics: metrics,
+                rateLimiter: rateLimiter, ingest: ingest, deviceSessions: deviceSessions, metrics: metrics,
                 logger: Logger(label: "tb-gateway.http"))
             services.append(HTTPDeviceServer(api: api))
         }

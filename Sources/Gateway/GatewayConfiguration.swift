@@ -41,6 +41,9 @@ struct GatewayConfiguration: Sendable {
     var lwm2m: LwM2MServerConfiguration
     /// The built-in object models and those of LWM2M_MODELS_DIR.
     var lwm2mModels: LwM2MModelRegistry
+    var lwm2mClientEnabled: Bool
+    var lwm2mClient: LwM2MClientConfiguration
+    var lwm2mClientMapping: LwM2MClientMapping
 
     init(_ source: ConfigurationSource) throws(ConfigurationError) {
         let level = try source.choice("LOG_LEVEL", ["trace", "debug", "info", "notice", "warning", "error", "critical"])
@@ -182,6 +185,32 @@ struct GatewayConfiguration: Sendable {
             throw ConfigurationError(
                 variable: "LWM2M_MODELS_DIR", value: modelsDirectory ?? "",
                 allowed: "object models in the project's JSON or the OMA DDF XML format (\(error))")
+        }
+        lwm2mClientEnabled = try source.bool("LWM2M_CLIENT_ENABLED")
+        let serverURI = source.string("LWM2M_CLIENT_SERVER_URI")
+        guard let server = LwM2MClientConfiguration.parseServerURI(serverURI) else {
+            throw ConfigurationError(variable: "LWM2M_CLIENT_SERVER_URI", value: serverURI, allowed: "coap://host[:port] (coaps is not built)")
+        }
+        let endpointName = source.string("LWM2M_CLIENT_ENDPOINT")
+        guard !endpointName.isEmpty, endpointName.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 && !"&?=/".unicodeScalars.contains($0) }) else {
+            throw ConfigurationError(variable: "LWM2M_CLIENT_ENDPOINT", value: endpointName, allowed: "a non-empty name of printable ASCII without & ? = / or spaces")
+        }
+        let lifetime = try source.duration("LWM2M_CLIENT_LIFETIME", minimum: .seconds(1))
+        guard lifetime.components.attoseconds == 0 else {
+            throw ConfigurationError(variable: "LWM2M_CLIENT_LIFETIME", value: source.string("LWM2M_CLIENT_LIFETIME"), allowed: "a whole number of seconds")
+        }
+        lwm2mClient = LwM2MClientConfiguration(
+            serverHost: server.host, serverPort: server.port, endpointName: endpointName, lifetime: lifetime,
+            binding: try source.choice("LWM2M_CLIENT_BINDING", ["u"]).uppercased(),
+            version: try source.choice("LWM2M_CLIENT_VERSION", ["1.1", "1.0"]))
+        let mappingFile = source.string("LWM2M_CLIENT_MAPPING")
+        guard !mappingFile.isEmpty, !mappingFile.contains("/") else {
+            throw ConfigurationError(variable: "LWM2M_CLIENT_MAPPING", value: mappingFile, allowed: "a file name in DATA_DIR")
+        }
+        do {
+            lwm2mClientMapping = try LwM2MClientMapping.load(path: dataDirectory + "/" + mappingFile, models: lwm2mModels)
+        } catch {
+            throw ConfigurationError(variable: "LWM2M_CLIENT_MAPPING", value: mappingFile, allowed: "a mapping file as docs/lwm2m.md describes (\(error))")
         }
     }
 

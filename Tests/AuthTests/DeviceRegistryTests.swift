@@ -73,6 +73,30 @@ struct DeviceRegistryTests {
         #expect(try await registry.attributes(deviceId: device.id, scope: .shared).isEmpty)
     }
 
+    @Test("LwM2M client instance ids: lowest free per object, kept across reopening and while disabled, new when the object changes")
+    func lwm2mClientInstances() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = try await registry.createDevice(name: "a").device
+        let b = try await registry.createDevice(name: "b").device
+        let c = try await registry.createDevice(name: "c").device
+        #expect(try await registry.lwm2mClientInstances(objects: [a.id: 26241, b.id: 26241, c.id: 3303]) == [a.id: 0, b.id: 1, c.id: 0])
+        // a is left out (disabled): its id stays reserved; a new device does not take it.
+        let d = try await registry.createDevice(name: "d").device
+        #expect(try await registry.lwm2mClientInstances(objects: [b.id: 26241, c.id: 3303, d.id: 26241]) == [b.id: 1, c.id: 0, d.id: 2])
+        // Reopened: the same ids.
+        let reopened = try DeviceRegistry(directory: directory)
+        #expect(try await reopened.lwm2mClientInstances(objects: [a.id: 26241, b.id: 26241, c.id: 3303, d.id: 26241]) == [a.id: 0, b.id: 1, c.id: 0, d.id: 2])
+        // b's type now maps to 3303: the lowest free id there; its old id is free for the next device.
+        #expect(try await reopened.lwm2mClientInstances(objects: [a.id: 26241, b.id: 3303, c.id: 3303, d.id: 26241]) == [a.id: 0, b.id: 1, c.id: 0, d.id: 2])
+        let e = try await reopened.createDevice(name: "e").device
+        #expect(try await reopened.lwm2mClientInstances(objects: [a.id: 26241, b.id: 3303, c.id: 3303, d.id: 26241, e.id: 26241])[e.id] == 1)
+        // A removed device's row goes with it.
+        try await reopened.removeDevice(id: a.id)
+        let f = try await reopened.createDevice(name: "f").device
+        #expect(try await reopened.lwm2mClientInstances(objects: [f.id: 26241, d.id: 26241, e.id: 26241])[f.id] == 0)
+    }
+
     @Test("the schema survives reopening; the revision counts changes")
     func reopen() async throws {
         let (registry, directory) = try makeRegistry()

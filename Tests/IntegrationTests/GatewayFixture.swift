@@ -11,9 +11,14 @@ struct GatewayFixture {
 
     static let topics = ["tb.telemetry", "tb.attributes", "tb.events", "tb.rpc", "tb.commands"]
 
-    static func start(_ extra: [String: String] = [:]) async throws -> GatewayFixture {
+    /// `files` are written into DATA_DIR before the gateway starts.
+    static func start(_ extra: [String: String] = [:], files: [String: String] = [:]) async throws -> GatewayFixture {
         let kafka = try EmbeddedKafkaCluster(topics: topics, partitions: 2)
         let directory = try makeTemporaryDirectory()
+        if !files.isEmpty { try FileManager.default.createDirectory(atPath: directory + "/data", withIntermediateDirectories: true) }
+        for (name, content) in files {
+            try content.write(toFile: directory + "/data/" + name, atomically: true, encoding: .utf8)
+        }
         var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: kafka.bootstrapServers)
         environment.merge(extra) { $1 }
         let gateway = GatewayProcess(directory: directory, environment: environment)

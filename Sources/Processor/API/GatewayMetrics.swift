@@ -20,6 +20,14 @@ package final class GatewayMetrics: Sendable {
         package static let buildInfo = "tb_gateway_build_info"
         package static let downlink = "tb_gateway_downlink_total"
         package static let rpcPending = "tb_gateway_rpc_pending"
+        package static let lwm2mClientState = "tb_gateway_lwm2m_client_state"
+        package static let lwm2mClientOperations = "tb_gateway_lwm2m_client_operations_total"
+    }
+
+    /// The `operation` label of `tb_gateway_lwm2m_client_operations_total`:
+    /// what the upstream server asked of the gateway as an LwM2M client.
+    package enum LwM2MClientOperation: String, Sendable, CaseIterable {
+        case read, discover, write, writeAttributes = "write_attributes", execute, observe, create, delete
     }
 
     /// The `kind` label of `tb_gateway_downlink_total`.
@@ -62,6 +70,8 @@ package final class GatewayMetrics: Sendable {
     private let authCacheMisses: Counter
     private let downlinkCounters: [String: Counter]
     private let rpcPendingGauge: Gauge
+    private let lwm2mClientStateGauge: Gauge
+    private let lwm2mClientOperationCounters: [String: Counter]
 
     package init(version: String = "dev") {
         func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
@@ -98,7 +108,17 @@ package final class GatewayMetrics: Sendable {
         }
         downlinkCounters = downlink
         rpcPendingGauge = Gauge(label: Name.rpcPending)
+        lwm2mClientStateGauge = Gauge(label: Name.lwm2mClientState)
+        var operations: [String: Counter] = [:]
+        for operation in LwM2MClientOperation.allCases {
+            for result in ["success", "error"] {
+                operations[operation.rawValue + "/" + result] = Counter(
+                    label: Name.lwm2mClientOperations, dimensions: [("operation", operation.rawValue), ("result", result)])
+            }
+        }
+        lwm2mClientOperationCounters = operations
         rpcPendingGauge.record(0)
+        lwm2mClientStateGauge.record(0)
     }
 
     /// One downlink message handed to a session of `transport`, or to none.
@@ -108,6 +128,16 @@ package final class GatewayMetrics: Sendable {
     }
 
     /// Server-side RPCs waiting for the device's reply.
+    /// 1 while the gateway is registered with its upstream LwM2M server.
+    package func lwm2mClientRegistered(_ registered: Bool) {
+        lwm2mClientStateGauge.record(registered ? 1 : 0)
+    }
+
+    /// An operation of the upstream server, `success` when answered 2.xx.
+    package func lwm2mClientOperation(_ operation: LwM2MClientOperation, success: Bool) {
+        lwm2mClientOperationCounters[operation.rawValue + (success ? "/success" : "/error")]?.increment()
+    }
+
     package func rpcPending(_ count: Int) {
         rpcPendingGauge.record(count)
     }
