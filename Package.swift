@@ -141,6 +141,18 @@ let package = Package(
         ),
 
         .target(
+            name: "MQTTBridgeTransport",
+            dependencies: [
+                "CMosquitto", "ProcessorAPI", "Auth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Transports/MQTTBridge",
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
             name: "CoAPCodec",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             path: "Sources/Transports/CoAPCodec",
@@ -191,7 +203,7 @@ let package = Package(
         .executableTarget(
             name: "Gateway",
             dependencies: [
-                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M",
+                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "MQTTBridgeTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -278,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "TestSupport", "KafkaSink", "CRdKafka",
+                "TestSupport", "KafkaSink", "CRdKafka", "MQTTBridgeTransport", "ProcessorAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/IntegrationTests",

@@ -6,6 +6,7 @@ import LwM2M
 import KafkaSink
 import Logging
 import Metrics
+import MQTTBridgeTransport
 import MQTTTransport
 import Processor
 import ProcessorAPI
@@ -103,6 +104,11 @@ struct GatewayApp {
                 logger: Logger(label: "tb-gateway.mqtt")))
         }
         if let lwm2m { services.append(lwm2m) }
+        if configuration.mqttBridgeEnabled {
+            services.append(MQTTBridge(
+                configuration: configuration.mqttBridge, registry: registry, ingest: ingest, deviceSessions: deviceSessions,
+                metrics: metrics, logger: Logger(label: "tb-gateway.mqtt-bridge")))
+        }
         if let lastValues {
             let downlink = LwM2MClientDownlink(
                 writeShared: { deviceId, values in
@@ -115,6 +121,7 @@ struct GatewayApp {
                 })
             services.append(LwM2MClient(
                 configuration: configuration.lwm2mClient, registry: registry, mapping: configuration.lwm2mClientMapping,
+                models: configuration.lwm2mModels,
                 values: lastValues, downlink: downlink, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m-client")))
         }
         if configuration.coapEnabled {
@@ -147,12 +154,24 @@ struct GatewayApp {
 
         let group = ServiceGroup(
             configuration: .init(
-                services: services.map { .init(service: $0) },
+                // A service that fails (a port in use) shuts the others down
+                // gracefully, so the processor drains and the process exits
+                // with the error instead of waiting forever.
+                services: services.map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("tb-gateway stopped on an error", metadata: ["error": "\(error)"])
+            commands?.close()
+            await closeSink()
+            throw error
+        }
         commands?.close()
         await closeSink()
         _ = embedded

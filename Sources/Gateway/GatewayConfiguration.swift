@@ -6,6 +6,7 @@ import LwM2M
 import HTTPTransport
 import KafkaSink
 import Logging
+import MQTTBridgeTransport
 import MQTTTransport
 import Processor
 
@@ -41,6 +42,8 @@ struct GatewayConfiguration: Sendable {
     var lwm2m: LwM2MServerConfiguration
     /// The built-in object models and those of LWM2M_MODELS_DIR.
     var lwm2mModels: LwM2MModelRegistry
+    var mqttBridgeEnabled: Bool
+    var mqttBridge: MQTTBridgeConfiguration
     var lwm2mClientEnabled: Bool
     var lwm2mClient: LwM2MClientConfiguration
     var lwm2mClientMapping: LwM2MClientMapping
@@ -147,6 +150,8 @@ struct GatewayConfiguration: Sendable {
                 throw ConfigurationError(variable: error.variable, value: error.value, allowed: "a usable PEM file: \(error.problem)")
             }
         }
+        mqttBridgeEnabled = try source.bool("MQTT_BRIDGE_ENABLED")
+        mqttBridge = try Self.bridge(source, dataDirectory: dataDirectory)
         coapEnabled = try source.bool("COAP_ENABLED")
         var endpoint = CoAPEndpointConfiguration(
             host: try source.host("COAP_BIND_ADDRESS"),
@@ -203,6 +208,12 @@ struct GatewayConfiguration: Sendable {
             serverHost: server.host, serverPort: server.port, endpointName: endpointName, lifetime: lifetime,
             binding: try source.choice("LWM2M_CLIENT_BINDING", ["u"]).uppercased(),
             version: try source.choice("LWM2M_CLIENT_VERSION", ["1.1", "1.0"]))
+        if let bootstrapURI = source.optionalString("LWM2M_CLIENT_BOOTSTRAP_URI") {
+            guard let bootstrap = LwM2MClientConfiguration.parseServerURI(bootstrapURI) else {
+                throw ConfigurationError(variable: "LWM2M_CLIENT_BOOTSTRAP_URI", value: bootstrapURI, allowed: "coap://host[:port], or unset")
+            }
+            (lwm2mClient.bootstrapHost, lwm2mClient.bootstrapPort) = bootstrap
+        }
         let mappingFile = source.string("LWM2M_CLIENT_MAPPING")
         guard !mappingFile.isEmpty, !mappingFile.contains("/") else {
             throw ConfigurationError(variable: "LWM2M_CLIENT_MAPPING", value: mappingFile, allowed: "a file name in DATA_DIR")
@@ -212,6 +223,48 @@ struct GatewayConfiguration: Sendable {
         } catch {
             throw ConfigurationError(variable: "LWM2M_CLIENT_MAPPING", value: mappingFile, allowed: "a mapping file as docs/lwm2m.md describes (\(error))")
         }
+    }
+
+    private static func bridge(_ source: ConfigurationSource, dataDirectory: String) throws(ConfigurationError) -> MQTTBridgeConfiguration {
+        let url = source.string("MQTT_BRIDGE_URL")
+        guard let broker = MQTTBridgeConfiguration.parseURL(url) else {
+            throw ConfigurationError(variable: "MQTT_BRIDGE_URL", value: url, allowed: "mqtt://host[:port] or mqtts://host[:port]")
+        }
+        let clientId = source.string("MQTT_BRIDGE_CLIENT_ID")
+        guard (1...65535).contains(clientId.utf8.count) else {
+            throw ConfigurationError(variable: "MQTT_BRIDGE_CLIENT_ID", value: clientId, allowed: "a non-empty client id")
+        }
+        for name in ["MQTT_BRIDGE_CA_FILE", "MQTT_BRIDGE_CERT_FILE", "MQTT_BRIDGE_KEY_FILE"] {
+            if let path = source.optionalString(name), !FileManager.default.isReadableFile(atPath: path) {
+                throw ConfigurationError(variable: name, value: path, allowed: "a readable PEM file, or unset")
+            }
+        }
+        if (source.optionalString("MQTT_BRIDGE_CERT_FILE") == nil) != (source.optionalString("MQTT_BRIDGE_KEY_FILE") == nil) {
+            throw ConfigurationError(
+                variable: "MQTT_BRIDGE_KEY_FILE", value: source.string("MQTT_BRIDGE_KEY_FILE"),
+                allowed: "set together with MQTT_BRIDGE_CERT_FILE, or both unset")
+        }
+        let routesFile = source.string("MQTT_BRIDGE_ROUTES")
+        guard !routesFile.isEmpty, !routesFile.contains("/") else {
+            throw ConfigurationError(variable: "MQTT_BRIDGE_ROUTES", value: routesFile, allowed: "a file name in DATA_DIR")
+        }
+        let routes: MQTTBridgeRoutes
+        do {
+            routes = try MQTTBridgeRoutes.load(path: dataDirectory + "/" + routesFile)
+        } catch {
+            throw ConfigurationError(variable: "MQTT_BRIDGE_ROUTES", value: routesFile, allowed: "a routes file as docs/mqtt-bridge.md describes (\(error))")
+        }
+        let deviceType = source.string("MQTT_BRIDGE_DEVICE_TYPE")
+        guard !deviceType.isEmpty else {
+            throw ConfigurationError(variable: "MQTT_BRIDGE_DEVICE_TYPE", value: deviceType, allowed: "a non-empty device type")
+        }
+        return MQTTBridgeConfiguration(
+            host: broker.host, port: broker.port, tls: broker.tls, clientId: clientId,
+            username: source.optionalString("MQTT_BRIDGE_USERNAME"), password: source.optionalString("MQTT_BRIDGE_PASSWORD"),
+            caFile: source.optionalString("MQTT_BRIDGE_CA_FILE"), certificateFile: source.optionalString("MQTT_BRIDGE_CERT_FILE"),
+            keyFile: source.optionalString("MQTT_BRIDGE_KEY_FILE"), cleanSession: try source.bool("MQTT_BRIDGE_CLEAN_SESSION"),
+            routes: routes, maxInHand: try source.integer("MQTT_BRIDGE_MAX_IN_HAND", in: 1...1_000_000),
+            createDevices: try source.bool("MQTT_BRIDGE_CREATE_DEVICES"), deviceType: deviceType)
     }
 
     /// Kafka topic names: 1-249 of `a-z A-Z 0-9 . _ -` (Kafka's own rule).

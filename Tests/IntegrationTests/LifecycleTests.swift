@@ -16,6 +16,11 @@ struct LifecycleTests {
         ("KAFKA_BOOTSTRAP_SERVERS", "no-port"),
         ("KAFKA_COMPRESSION", "brotli"),
         ("MAX_PAYLOAD_SIZE", "1k"),
+        ("MQTT_BRIDGE_URL", "tcp://broker:1883"),
+        ("MQTT_BRIDGE_MAX_IN_HAND", "0"),
+        ("LWM2M_CLIENT_SERVER_URI", "coaps://server:5684"),
+        ("LWM2M_CLIENT_VERSION", "1.2"),
+        ("LWM2M_CLIENT_MAPPING", "../mapping.json"),
     ]
 
     @Test("an invalid value stops start-up with status 2 and one line naming it", arguments: invalid)
@@ -31,6 +36,31 @@ struct LifecycleTests {
             #expect(lines.count == 1, "\(result.stderr)")
             #expect(result.stderr.contains(variable) && result.stderr.contains("'\(value)'") && result.stderr.contains("expected"))
         }
+    }
+
+    @Test("a port in use stops the gateway: the other services shut down, one critical line names the error, exit status 1")
+    func portInUse() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Something else holds the metrics port.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("0.0.0.0")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let port = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw -> Int in
+                guard bind(holder, raw, length) == 0, listen(holder, 1) == 0, getsockname(holder, raw, &length) == 0 else { return 0 }
+                return Int(UInt16(bigEndian: pointer.pointee.sin_port))
+            }
+        }
+        try #require(port > 0)
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment["METRICS_PORT"] = "\(port)"
+        let result = try await runCommand(GatewayProcess.binary, ["run"], environment: environment, directory: directory, timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stdout.suffix(2000))")
+        #expect(result.stdout.contains("tb-gateway stopped on an error") && result.stdout.contains("Address already in use"), "\(result.stdout.suffix(2000))")
     }
 
     @Test(".env is read, the environment wins, and config check masks secrets")

@@ -148,4 +148,49 @@ struct LwM2MClientRoleTests {
         let deregister = try await server.waitFor(after: mark, "deregister") { $0["event"] as? String == "deregister" }
         #expect(deregister["location"] as? String == again["location"] as? String && deregister["answer"] as? String == "2.02", "\(deregister)")
     }
+
+    @Test("with a bootstrap server: Bootstrap-Request, Security and Server written, Bootstrap-Finish, then Register at the server it named, with its lifetime")
+    func bootstrap() async throws {
+        let (bootstrapServer, bootstrapPort) = try await startServer()
+        let (server, serverPort) = try await startServer()
+        do {
+            try await bootstrap(bootstrapServer, bootstrapPort, server, serverPort)
+        } catch {
+            await bootstrapServer.stop()
+            await server.stop()
+            throw error
+        }
+        await bootstrapServer.stop()
+        await server.stop()
+    }
+
+    func bootstrap(_ bootstrapServer: PeerProcess, _ bootstrapPort: Int, _ server: PeerProcess, _ serverPort: Int) async throws {
+        // LWM2M_CLIENT_SERVER_URI names a port nothing listens on: the account must come from the bootstrap server.
+        let fixture = try await GatewayFixture.start([
+            "LWM2M_CLIENT_ENABLED": "true", "LWM2M_CLIENT_BOOTSTRAP_URI": "coap://127.0.0.1:\(bootstrapPort)",
+            "LWM2M_CLIENT_SERVER_URI": "coap://127.0.0.1:9", "LWM2M_CLIENT_ENDPOINT": "gw-bootstrap",
+        ])
+        let request = try await bootstrapServer.waitFor("Bootstrap-Request") { $0["event"] as? String == "bootstrap-request" }
+        #expect(request["ep"] as? String == "gw-bootstrap")
+        let writes = [
+            #"{"id":"s0","op":"write","path":"/0/1/0","format":11542,"type":"string","value":"coap://127.0.0.1:\#(serverPort)"}"#,
+            #"{"id":"s1","op":"write","path":"/0/1/1","format":11542,"type":"boolean","value":false}"#,
+            #"{"id":"s2","op":"write","path":"/0/1/2","format":11542,"type":"integer","value":3}"#,
+            #"{"id":"s10","op":"write","path":"/0/1/10","format":11542,"type":"integer","value":123}"#,
+            #"{"id":"v0","op":"write","path":"/1/1/0","format":11542,"type":"integer","value":123}"#,
+            #"{"id":"v1","op":"write","path":"/1/1/1","format":11542,"type":"integer","value":45}"#,
+            #"{"id":"v7","op":"write","path":"/1/1/7","format":0,"type":"string","value":"U"}"#,
+        ]
+        for command in writes {
+            let id = try #require(((try? JSONSerialization.jsonObject(with: Data(command.utf8))) as? [String: Any])?["id"] as? String)
+            let result = try await run(bootstrapServer, command, id: id)
+            #expect(result["code"] as? String == "2.04", "\(id): \(result)")
+        }
+        let finish = try await run(bootstrapServer, #"{"id":"f","op":"execute","path":"/bs"}"#, id: "f")
+        #expect(finish["code"] as? String == "2.04", "\(finish)")
+        let register = try await server.waitFor("register at the bootstrapped server") { $0["event"] as? String == "register" }
+        #expect(register["ep"] as? String == "gw-bootstrap" && register["lt"] as? Int == 45 && register["b"] as? String == "U", "\(register)")
+        try await fixture.stop()
+        _ = try await server.waitFor("deregister") { $0["event"] as? String == "deregister" }
+    }
 }

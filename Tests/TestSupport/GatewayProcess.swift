@@ -153,6 +153,13 @@ package final class GatewayProcess: @unchecked Sendable {
         return try await waitForExit(timeout: timeout)
     }
 
+    /// SIGKILL: a crash, with no shutdown at all.
+    package func crash() async throws {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        _ = try await waitForExit(timeout: .seconds(10))
+    }
+
     package func waitForExit(timeout: Duration) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {

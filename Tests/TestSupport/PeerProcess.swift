@@ -48,6 +48,20 @@ package final class PeerProcess: @unchecked Sendable {
 
     package var standardError: String { errors.lines.joined(separator: "\n") }
 
+    /// Every stdout line so far.
+    package var lines: [String] { collector.lines }
+
+    /// Waits up to `timeout` for a stdout line that matches.
+    @discardableResult
+    package func waitForLine(timeout: Duration = .seconds(20), _ description: String, _ matches: (String) -> Bool) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let line = collector.lines.first(where: matches) { return line }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("no \(description) within \(timeout); got \(collector.lines.suffix(20)) \(standardError.suffix(2000))")
+    }
+
     /// Writes one command line.
     package func send(_ line: String) {
         input.fileHandleForWriting.write(Data((line + "\n").utf8))

@@ -19,6 +19,7 @@ package final class LwM2MClient: Service, Sendable {
     private let configuration: LwM2MClientConfiguration
     private let registry: DeviceRegistry
     private let mapping: LwM2MClientMapping
+    private let models: LwM2MModelRegistry
     private let values: LwM2MLastValues
     private let downlink: LwM2MClientDownlink
     private let metrics: GatewayMetrics
@@ -27,12 +28,13 @@ package final class LwM2MClient: Service, Sendable {
     private let updateTriggered = Atomic<Bool>(false)
 
     package init(
-        configuration: LwM2MClientConfiguration, registry: DeviceRegistry, mapping: LwM2MClientMapping, values: LwM2MLastValues,
-        downlink: LwM2MClientDownlink, metrics: GatewayMetrics, logger: Logger
+        configuration: LwM2MClientConfiguration, registry: DeviceRegistry, mapping: LwM2MClientMapping, models: LwM2MModelRegistry,
+        values: LwM2MLastValues, downlink: LwM2MClientDownlink, metrics: GatewayMetrics, logger: Logger
     ) {
         self.configuration = configuration
         self.registry = registry
         self.mapping = mapping
+        self.models = models
         self.values = values
         self.downlink = downlink
         self.metrics = metrics
@@ -50,11 +52,11 @@ package final class LwM2MClient: Service, Sendable {
         let own = LwM2MClientOwnObjects(
             lifetimeSeconds: configuration.lifetime.components.seconds, binding: configuration.binding,
             endpointName: configuration.endpointName, version: configuration.version)
-        let (values, downlink, metrics, logger) = (self.values, self.downlink, self.metrics, self.logger)
+        let (values, models, downlink, metrics, logger) = (self.values, self.models, self.downlink, self.metrics, self.logger)
         let handler = try await loop.submit { [self] in
             NIOLoopBound(
                 LwM2MClientHandler(
-                    own: own, values: values, downlink: downlink, metrics: metrics, logger: logger,
+                    own: own, values: values, models: models, downlink: downlink, metrics: metrics, logger: logger,
                     onUpdateTrigger: { [self] in updateTriggered.store(true, ordering: .relaxed) }),
                 eventLoop: loop)
         }.get()
@@ -81,6 +83,8 @@ package final class LwM2MClient: Service, Sendable {
         var backoff = Duration.seconds(1)
         var revision: Int64?
         var links = ""
+        /// From the bootstrap server, when there is one.
+        var account: LwM2MServerAccount?
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // The device set follows the registry: reload on any change.
             let current = try? await registry.revision()
@@ -93,17 +97,20 @@ package final class LwM2MClient: Service, Sendable {
                 if let registered = location {
                     let triggered = updateTriggered.exchange(false, ordering: .relaxed)
                     if links != sentLinks || triggered || ContinuousClock.now >= nextUpdate {
-                        let server = try await serverAddress()
+                        let server = try await serverAddress(account)
                         try await update(endpoint, server: server, location: registered, links: links != sentLinks ? links : nil)
                         sentLinks = links
-                        nextUpdate = ContinuousClock.now + configuration.lifetime / 2
+                        nextUpdate = ContinuousClock.now + (account?.lifetime ?? configuration.lifetime) / 2
                     }
                 } else {
-                    let server = try await serverAddress()
+                    if configuration.bootstrapHost != nil, account == nil {
+                        account = try await bootstrap(endpoint, handler: handler)
+                    }
+                    let server = try await serverAddress(account)
                     try? await handler.eventLoop.submit { handler.value.dropObservations() }.get()
-                    location = try await register(endpoint, server: server, links: links)
+                    location = try await register(endpoint, server: server, links: links, account: account)
                     sentLinks = links
-                    nextUpdate = ContinuousClock.now + configuration.lifetime / 2
+                    nextUpdate = ContinuousClock.now + (account?.lifetime ?? configuration.lifetime) / 2
                     backoff = .seconds(1)
                     metrics.lwm2mClientRegistered(true)
                 }
@@ -116,6 +123,8 @@ package final class LwM2MClient: Service, Sendable {
                 logger.warning(
                     "LwM2M server unreachable or refused", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
                 location = nil
+                // A server that cannot be reached or refuses: bootstrap again (Core §6.1, §6.2.1).
+                account = nil
                 metrics.lwm2mClientRegistered(false)
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, configuration.maximumBackoff)
@@ -123,7 +132,7 @@ package final class LwM2MClient: Service, Sendable {
             }
             try? await Task.sleep(for: .milliseconds(500))
         }
-        if let location, let server = try? await serverAddress() {
+        if let location, let server = try? await serverAddress(account) {
             await deregister(endpoint, server: server, location: location)
         }
     }
@@ -142,19 +151,68 @@ package final class LwM2MClient: Service, Sendable {
         })
     }
 
+    /// The bootstrapped server, or LWM2M_CLIENT_SERVER_URI's.
+    private func serverAddress(_ account: LwM2MServerAccount?) async throws -> SocketAddress {
+        try await Self.resolve(account?.host ?? configuration.serverHost, account?.port ?? configuration.serverPort)
+    }
+
     /// Name resolution blocks, so it runs on NIO's thread pool.
-    private func serverAddress() async throws -> SocketAddress {
-        let (host, port) = (configuration.serverHost, configuration.serverPort)
-        return try await NIOThreadPool.singleton.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
+    private static func resolve(_ host: String, _ port: Int) async throws -> SocketAddress {
+        try await NIOThreadPool.singleton.runIfActive { try SocketAddress.makeAddressResolvingHost(host, port: port) }
+    }
+
+    // MARK: Bootstrap interface (Core §6.1)
+
+    /// Bootstrap-Request, then the bootstrap server's Deletes and Writes of
+    /// Security and Server, until its Bootstrap-Finish (at most a minute).
+    private func bootstrap(_ endpoint: CoAPEndpoint, handler: NIOLoopBound<LwM2MClientHandler>) async throws -> LwM2MServerAccount {
+        guard let host = configuration.bootstrapHost else { throw RegistrationError.refused(.badRequest, "no bootstrap server") }
+        let (outcomes, outcome) = AsyncStream<Result<LwM2MServerAccount, LwM2MContentError>>.makeStream()
+        try await handler.eventLoop.submit {
+            handler.value.bootstrap = LwM2MBootstrapSession(finished: { result in
+                outcome.yield(result)
+                outcome.finish()
+            })
+        }.get()
+        defer { handler.eventLoop.execute { handler.value.bootstrap = nil } }
+        let server = try await Self.resolve(host, configuration.bootstrapPort)
+        var message = CoAPMessage(type: .confirmable, code: .post, messageId: 0)
+        message.setURI(path: ["bs"], query: ["ep=\(configuration.endpointName)"])
+        let response = try await endpoint.request(message, to: server, timeout: configuration.requestTimeout).get()
+        guard response.code == .changed else { throw RegistrationError.refused(response.code, String(buffer: response.payload)) }
+        logger.info("LwM2M bootstrap requested", metadata: ["bootstrap_server": "\(server)"])
+        let finished = await withTaskGroup(of: Result<LwM2MServerAccount, LwM2MContentError>?.self) { group in
+            group.addTask {
+                for await result in outcomes { return result }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            outcome.finish()
+            group.cancelAll()
+            return first
+        }
+        switch finished {
+        case .success(let account)?:
+            logger.info("LwM2M client bootstrapped", metadata: ["server": "\(account.host):\(account.port)", "short_server_id": "\(account.shortServerId)"])
+            return account
+        case .failure(let error)?:
+            throw error
+        case nil:
+            throw RegistrationError.refused(.gatewayTimeout, "no Bootstrap-Finish within 60 s")
+        }
     }
 
     // MARK: Registration interface (Core §6.2)
 
-    private func register(_ endpoint: CoAPEndpoint, server: SocketAddress, links: String) async throws -> [String] {
+    private func register(_ endpoint: CoAPEndpoint, server: SocketAddress, links: String, account: LwM2MServerAccount?) async throws -> [String] {
         var message = CoAPMessage(type: .confirmable, code: .post, messageId: 0, payload: ByteBuffer(string: links))
         message.setURI(path: ["rd"], query: [
-            "ep=\(configuration.endpointName)", "lt=\(configuration.lifetime.components.seconds)",
-            "lwm2m=\(configuration.version)", "b=\(configuration.binding)",
+            "ep=\(configuration.endpointName)", "lt=\((account?.lifetime ?? configuration.lifetime).components.seconds)",
+            "lwm2m=\(configuration.version)", "b=\(account?.binding ?? configuration.binding)",
         ])
         message.setUInt(.contentFormat, CoRELinkFormat.contentFormat)
         let response = try await endpoint.request(message, to: server, timeout: configuration.requestTimeout).get()

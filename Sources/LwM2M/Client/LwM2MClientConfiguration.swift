@@ -1,4 +1,5 @@
 import CoAPEndpoint
+import ProcessorAPI
 
 /// The LwM2M client role's settings (LWM2M_CLIENT_*): the gateway registers
 /// with one upstream LwM2M server as one client exposing its devices.
@@ -14,6 +15,10 @@ package struct LwM2MClientConfiguration: Sendable {
     package var binding: String
     /// LWM2M_CLIENT_VERSION (`lwm2m`): 1.1 or 1.0.
     package var version: String
+    /// LWM2M_CLIENT_BOOTSTRAP_URI: when set, the server account comes from
+    /// this bootstrap server first (Core §6.1), not from the server URI.
+    package var bootstrapHost: String?
+    package var bootstrapPort: Int = 5683
     /// The local socket (any free port) and the CoAP parameters.
     package var endpoint: CoAPEndpointConfiguration
     /// How long a Register, Update or De-register waits for the server.
@@ -46,21 +51,6 @@ package struct LwM2MClientConfiguration: Sendable {
     /// `coap://host[:port]` (IPv6 literals in brackets); nil if not one.
     package static func parseServerURI(_ text: String) -> (host: String, port: Int)? {
         guard text.hasPrefix("coap://") else { return nil }
-        var rest = Substring(text.dropFirst("coap://".count))
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
-        guard !rest.isEmpty, !rest.contains("/") else { return nil }
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { return nil }
-            let host = String(rest[rest.index(after: rest.startIndex)..<close])
-            let tail = rest[rest.index(after: close)...]
-            if tail.isEmpty { return (host, 5683) }
-            guard tail.hasPrefix(":"), let port = Int(tail.dropFirst()), (1...65535).contains(port) else { return nil }
-            return (host, port)
-        }
-        let parts = rest.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, !parts[0].isEmpty else { return nil }
-        if parts.count == 1 { return (String(parts[0]), 5683) }
-        guard let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
-        return (String(parts[0]), port)
+        return HostPort.parse(text.dropFirst("coap://".count), defaultPort: 5683)
     }
 }

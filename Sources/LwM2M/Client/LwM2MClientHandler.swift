@@ -29,6 +29,7 @@ package struct LwM2MClientDownlink: Sendable {
 /// through the registry, not through the server).
 final class LwM2MClientHandler: CoAPRequestHandler {
     let values: LwM2MLastValues
+    let models: LwM2MModelRegistry
     let downlink: LwM2MClientDownlink
     let metrics: GatewayMetrics
     let logger: Logger
@@ -42,13 +43,16 @@ final class LwM2MClientHandler: CoAPRequestHandler {
     var attributes: [LwM2MPath: LwM2MNotificationAttributes] = [:]
     var observations: [ObjectIdentifier: LwM2MClientObservation] = [:]
     var tick: RepeatedTask?
+    /// Set while a bootstrap server configures the client (Core §6.1).
+    var bootstrap: LwM2MBootstrapSession?
 
     init(
-        own: LwM2MClientOwnObjects, values: LwM2MLastValues, downlink: LwM2MClientDownlink, metrics: GatewayMetrics,
-        logger: Logger, onUpdateTrigger: @escaping @Sendable () -> Void
+        own: LwM2MClientOwnObjects, values: LwM2MLastValues, models: LwM2MModelRegistry, downlink: LwM2MClientDownlink,
+        metrics: GatewayMetrics, logger: Logger, onUpdateTrigger: @escaping @Sendable () -> Void
     ) {
         self.own = own
         self.values = values
+        self.models = models
         self.downlink = downlink
         self.metrics = metrics
         self.logger = logger
@@ -57,6 +61,11 @@ final class LwM2MClientHandler: CoAPRequestHandler {
     }
 
     func handleRequest(_ exchange: CoAPServerExchange) {
+        if var session = bootstrap {
+            handleBootstrap(exchange, &session)
+            if bootstrap != nil { bootstrap = session }
+            return
+        }
         let request = exchange.request
         guard let path = LwM2MPath(segments: request.uriPath) else {
             return exchange.respond(CoAPResponse(code: .notFound, text: "not an LwM2M path"))

@@ -14,6 +14,8 @@ package enum DropReason: String, Sendable, CaseIterable, Error {
     case rateLimited = "rate_limited"
     /// The gateway is shutting down and takes no new work.
     case shuttingDown = "shutting_down"
+    /// A message the MQTT bridge received on a topic no route matches.
+    case unrouted
 }
 
 /// The sink's verdict on one message.

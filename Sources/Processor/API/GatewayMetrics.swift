@@ -21,6 +21,7 @@ package final class GatewayMetrics: Sendable {
         package static let downlink = "tb_gateway_downlink_total"
         package static let rpcPending = "tb_gateway_rpc_pending"
         package static let lwm2mClientState = "tb_gateway_lwm2m_client_state"
+        package static let bridgeConnected = "tb_gateway_bridge_connected"
         package static let lwm2mClientOperations = "tb_gateway_lwm2m_client_operations_total"
     }
 
@@ -71,6 +72,7 @@ package final class GatewayMetrics: Sendable {
     private let downlinkCounters: [String: Counter]
     private let rpcPendingGauge: Gauge
     private let lwm2mClientStateGauge: Gauge
+    private let bridgeConnectedGauge: Gauge
     private let lwm2mClientOperationCounters: [String: Counter]
 
     package init(version: String = "dev") {
@@ -109,6 +111,7 @@ package final class GatewayMetrics: Sendable {
         downlinkCounters = downlink
         rpcPendingGauge = Gauge(label: Name.rpcPending)
         lwm2mClientStateGauge = Gauge(label: Name.lwm2mClientState)
+        bridgeConnectedGauge = Gauge(label: Name.bridgeConnected)
         var operations: [String: Counter] = [:]
         for operation in LwM2MClientOperation.allCases {
             for result in ["success", "error"] {
@@ -119,6 +122,7 @@ package final class GatewayMetrics: Sendable {
         lwm2mClientOperationCounters = operations
         rpcPendingGauge.record(0)
         lwm2mClientStateGauge.record(0)
+        bridgeConnectedGauge.record(0)
     }
 
     /// One downlink message handed to a session of `transport`, or to none.
@@ -128,6 +132,11 @@ package final class GatewayMetrics: Sendable {
     }
 
     /// Server-side RPCs waiting for the device's reply.
+    /// 1 while the MQTT bridge is connected to its broker.
+    package func bridgeConnected(_ connected: Bool) {
+        bridgeConnectedGauge.record(connected ? 1 : 0)
+    }
+
     /// 1 while the gateway is registered with its upstream LwM2M server.
     package func lwm2mClientRegistered(_ registered: Bool) {
         lwm2mClientStateGauge.record(registered ? 1 : 0)

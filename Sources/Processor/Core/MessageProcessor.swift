@@ -100,6 +100,15 @@ package final class MessageProcessor: MessageIngest, Service {
     // MARK: Service
 
     package func run() async throws {
+        // Cancellation (the group giving up) stops intake like a graceful shutdown.
+        await withTaskCancellationHandler {
+            await runUntilShutdown()
+        } onCancel: {
+            self.stopAccepting()
+        }
+    }
+
+    private func runUntilShutdown() async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.expireLoop() }

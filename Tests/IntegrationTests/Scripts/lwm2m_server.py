@@ -21,6 +21,8 @@ Registration interface (served):
       {"event":"update","location","query","links"(text|null),"answer"}
   DELETE /rd/<n>         -> 2.02 (4.04 unknown)
       {"event":"deregister","location","answer"}
+  POST /bs?ep=..          -> 2.04 (Bootstrap-Request); prints {"event":"bootstrap-request",
+       "ep":..,"query":{..}}; later commands go to that client (bootstrap server role)
   anything else          -> 4.04 / 4.05, {"event":"unknown_request",...}
   The source address of the latest Register is the target of all commands.
 
@@ -563,6 +565,12 @@ class Server:
             self.later("register", ep=ep, lt=lifetime, lwm2m=query.get("lwm2m"),
                        b=query.get("b"), links=links, location="/rd/" + reg, query=query)
             return response
+        if path == ("bs",) and request.code == Code.POST:
+            # Bootstrap-Request (Core 6.1.3): this script then plays the
+            # bootstrap server; its commands go to the requesting client.
+            self.client = request.remote
+            self.later("bootstrap-request", ep=query.get("ep"), query=query)
+            return Message(code=Code.CHANGED)
         if len(path) == 2 and path[0] == "rd" and request.code in (Code.POST, Code.DELETE):
             reg = path[1]
             location = "/rd/" + reg

@@ -1,0 +1,127 @@
+import Auth
+import Logging
+import NIOCore
+import ProcessorAPI
+import Synchronization
+
+extension MQTTBridge {
+    /// Hands every queued message on; after a failure, waits a second first.
+    func drain() async {
+        if state.withLock({ $0.failing }) { try? await Task.sleep(for: .seconds(1)) }
+        while let message = state.withLock({ $0.queue.isEmpty ? nil : $0.queue.removeFirst() }) {
+            await process(message)
+        }
+    }
+
+    /// Route, device, payload, then the processor. What cannot be
+    /// forwarded (no route, unknown device, invalid payload) is counted and
+    /// let go: there is no one to answer on the broker.
+    func process(_ message: BridgedMessage) async {
+        guard let (kind, name, id) = configuration.routes.route(message.topic) else {
+            metrics.dropped(.unrouted)
+            logger.debug("MQTT bridge message on an unrouted topic", metadata: ["topic": "\(message.topic)"])
+            return taken()
+        }
+        guard let device = await resolve(name) else {
+            metrics.authFailed(.mqttBridge)
+            logger.debug("MQTT bridge message for an unknown or disabled device", metadata: ["device": "\(name)", "topic": "\(message.topic)"])
+            return taken()
+        }
+        metrics.messageReceived(.mqttBridge)
+        let receivedAt = EpochClock.nowMilliseconds()
+        let payload = ByteBuffer(bytes: message.payload)
+        var entries: [TelemetryEntry]
+        var next = message
+        do {
+            switch kind {
+            case .attributes:
+                let update = try ThingsBoardPayload.parseAttributes(payload, receivedAt: receivedAt)
+                // Client attributes are stored like the other transports store them; a retry stores them again.
+                guard (try? await registry.setAttributes(deviceId: device.id, scope: .client, update.values)) != nil else {
+                    metrics.error(.registry)
+                    return retryLater(message, .sinkError)
+                }
+                entries = [update.entry]
+            case .rpcResponse:
+                guard let id, let values = ThingsBoardPayload.rpcEnvelope(id: id, payload: payload) else { throw PayloadError.notAnObject("RPC payload") }
+                if !message.replyHanded {
+                    deviceSessions.rpcReplied(deviceId: device.id, id: id, payload: String(buffer: payload))
+                    next.replyHanded = true
+                }
+                entries = [TelemetryEntry(ts: receivedAt, values: values)]
+            default:
+                entries = try ThingsBoardPayload.parseTelemetry(payload, receivedAt: receivedAt)
+            }
+        } catch {
+            metrics.dropped(.invalidPayload)
+            logger.debug("MQTT bridge message with an invalid payload", metadata: ["topic": "\(message.topic)", "error": "\(error)"])
+            return taken()
+        }
+        let completion = MQTTBridgeCompletion(bridge: self, message: next)
+        let gatewayMessage = GatewayMessage(
+            device: device, kind: kind, transport: .mqttBridge, receivedAt: receivedAt, entries: entries, completion: completion)
+        if case .refused(let reason) = ingest.submit(gatewayMessage) {
+            retryLater(next, reason)
+        }
+    }
+
+    /// The registry's device of that name, if it is there and enabled (or
+    /// was just provisioned with MQTT_BRIDGE_CREATE_DEVICES). Its first
+    /// sight registers its downlink session.
+    func resolve(_ name: String) async -> DeviceIdentity? {
+        let revision = try? await registry.revision()
+        let cached = names.withLock { names -> DeviceIdentity?? in
+            if names.revision != revision { names = (revision, [:]) }
+            return names.devices[name]
+        }
+        if let cached { return cached }
+        var device = try? await registry.device(named: name)
+        if device == nil, configuration.createDevices {
+            device = try? await registry.createDevice(name: name, type: configuration.deviceType).device
+            if device != nil { logger.info("MQTT bridge provisioned a device on first sight", metadata: ["device": "\(name)"]) }
+            // Another instance may have created it at the same moment.
+            if device == nil { device = try? await registry.device(named: name) }
+        }
+        let identity = device.flatMap { $0.enabled ? $0.identity : nil }
+        names.withLock { $0.devices[name] = .some(identity) }
+        if let identity { registerSession(identity) }
+        return identity
+    }
+
+    private func registerSession(_ device: DeviceIdentity) {
+        guard configuration.routes.attributes != nil || configuration.routes.rpcRequest != nil else { return }
+        let session = MQTTBridgeSession(deviceName: device.name, routes: configuration.routes) { [self] topic, payload in
+            do {
+                try client.withLock { $0 }?.publish(topic, Array(payload.utf8), qos: 1)
+            } catch {
+                logger.warning("MQTT bridge could not publish downlink", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            }
+        }
+        let count = sessions.withLock { sessions -> Int? in
+            guard sessions[device.id] == nil else { return nil }
+            sessions[device.id] = deviceSessions.register(deviceId: device.id, session: session)
+            return sessions.count
+        }
+        guard let count else { return }
+        metrics.devicesConnected(.mqttBridge, count)
+        deviceSessions.rpcReady(deviceId: device.id)
+    }
+}
+
+/// The sink's verdict on a bridged message: taken, or kept for a retry.
+final class MQTTBridgeCompletion: DeliveryCompletion {
+    private let bridge: MQTTBridge
+    private let message: BridgedMessage
+
+    init(bridge: MQTTBridge, message: BridgedMessage) {
+        self.bridge = bridge
+        self.message = message
+    }
+
+    func complete(_ outcome: DeliveryOutcome) {
+        switch outcome {
+        case .delivered: bridge.taken()
+        case .failed(let reason): bridge.retryLater(message, reason)
+        }
+    }
+}
