@@ -200,10 +200,17 @@ let package = Package(
         ),
 
         // MARK: Executable (the one composition root)
+        // MARK: Load generator (issue 8)
+        .target(
+            name: "Bench",
+            path: "Sources/Bench",
+            swiftSettings: swiftSettings
+        ),
+
         .executableTarget(
             name: "Gateway",
             dependencies: [
-                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "MQTTBridgeTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M",
+                "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "MQTTBridgeTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -257,6 +264,12 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             path: "Tests/MQTTCodecTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: ["Bench"],
+            path: "Tests/BenchTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -11,7 +11,7 @@ struct TBGateway: AsyncParsableCommand {
         commandName: "tb-gateway",
         abstract: "Multi-protocol IoT transport gateway for the ThingsBoard device API.",
         version: version,
-        subcommands: [RunCommand.self, ConfigCommand.self, DeviceCommand.self],
+        subcommands: [RunCommand.self, ConfigCommand.self, DeviceCommand.self, BenchCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import Bench
+
+/// The load generator's parts that can be checked without timing.
+@Suite("Load generator: templates, tokens, percentiles, the verifier")
+struct BenchTests {
+    @Test("the default template renders seq and ts; padding reaches the asked size")
+    func template() throws {
+        let plain = try BenchTemplate()
+        #expect(String(decoding: plain.render(seq: 7, ts: 1_700_000_000_123, device: 3), as: UTF8.self) == #"{"seq":7,"ts":1700000000123}"#)
+        let padded = try BenchTemplate(size: 100)
+        let rendered = padded.render(seq: 100_000, ts: 1_700_000_000_000, device: 100)
+        #expect(rendered.count == 100, "\(String(decoding: rendered, as: UTF8.self))")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(rendered)) as? [String: Any])
+        #expect(object["seq"] as? Int == 100_000 && (object["pad"] as? String)?.allSatisfy { $0 == "x" } == true)
+        let custom = try BenchTemplate(#"{"t":21.5,"n":{seq},"d":"dev-{device}","at":{ts},"raw":"{x}"}"#)
+        #expect(String(decoding: custom.render(seq: 1, ts: 2, device: 9), as: UTF8.self) == #"{"t":21.5,"n":1,"d":"dev-9","at":2,"raw":"{x}"}"#)
+        #expect(throws: BenchTemplate.TemplateError.self) { try BenchTemplate(#"{"t":1}"#) }
+        #expect(throws: BenchTemplate.TemplateError.self) { try BenchTemplate("{seq}", size: 100) }
+    }
+
+    @Test("tokens from a pattern or a file; a bad token or pattern is refused")
+    func tokens() throws {
+        #expect(try BenchTokens.fromPattern("bench-{n}", count: 3) == ["bench-1", "bench-2", "bench-3"])
+        #expect(throws: BenchTokens.TokenError.self) { try BenchTokens.fromPattern("bench", count: 3) }
+        #expect(throws: BenchTokens.TokenError.self) { try BenchTokens.fromPattern("bad token {n}", count: 1) }
+        let path = NSTemporaryDirectory() + "bench-tokens-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "a1\n\n b2 \nc3\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try BenchTokens.fromFile(path) == ["a1", "b2", "c3"])
+        try "ok\nnot/ok\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: BenchTokens.TokenError.self) { try BenchTokens.fromFile(path) }
+    }
+
+    @Test("percentiles: exact for small values, within 1.6 % above, never above the maximum; merging adds")
+    func percentiles() {
+        var histogram = LatencyHistogram()
+        for value in 1...100 { histogram.record(microseconds: UInt64(value)) }
+        #expect(histogram.percentile(50) == 50 && histogram.percentile(90) == 90 && histogram.percentile(99) == 99)
+        #expect(histogram.percentile(100) == 100 && histogram.max == 100 && histogram.mean == 50.5)
+        var large = LatencyHistogram()
+        for value in stride(from: 1000, through: 1_000_000, by: 1000) { large.record(microseconds: UInt64(value)) }
+        for (percent, exact) in [(50.0, 500_000.0), (90, 900_000), (99, 990_000)] {
+            let reported = Double(large.percentile(percent))
+            #expect(reported >= exact && reported <= exact * 1.016, "p\(percent): \(reported)")
+        }
+        #expect(large.percentile(100) == 1_000_000)
+        histogram.merge(large)
+        #expect(histogram.count == 1100 && histogram.max == 1_000_000)
+        #expect(LatencyHistogram().percentile(99) == 0)
+        // Every bucket's upper bound is the last value that maps to it.
+        for value: UInt64 in [127, 128, 129, 255, 256, 1000, 65_535, 1 << 40] {
+            let bucket = LatencyHistogram.bucket(value)
+            #expect(LatencyHistogram.upperBound(bucket) >= value && LatencyHistogram.bucket(LatencyHistogram.upperBound(bucket)) == bucket)
+            #expect(LatencyHistogram.bucket(LatencyHistogram.upperBound(bucket) + 1) == bucket + 1)
+        }
+    }
+
+    @Test("the verifier finds the missing, the duplicated and the out-of-order, per device")
+    func verifier() {
+        var verifier = SequenceVerifier()
+        for seq in [1, 2, 4, 4, 3, 6] { verifier.add(device: "a", seq: seq, sentAt: 1000, recordedAt: 1005) }
+        for seq in [1, 2, 3] { verifier.add(device: "b", seq: seq, sentAt: nil, recordedAt: nil) }
+        let reports = verifier.reports()
+        #expect(reports["a"] == SequenceVerifier.DeviceReport(received: 6, missing: [5], duplicates: [4], outOfOrder: [3]))
+        #expect(reports["b"] == SequenceVerifier.DeviceReport(received: 3))
+        #expect(verifier.latency.count == 6 && verifier.latency.percentile(50) == 5000)
+        // Against what the gateway acknowledged: c's one message never arrived; b's 4 was not acknowledged.
+        let acknowledged = verifier.reports(acknowledged: ["a": [1, 2, 3, 4, 6], "b": [1, 2, 3], "c": [1]])
+        #expect(acknowledged["a"]?.missing == [] && acknowledged["c"]?.missing == [1] && acknowledged["c"]?.received == 0)
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+import KafkaSink
+import TestSupport
+import Testing
+
+/// `tb-gateway bench verify` against topics crafted with kcat on
+/// librdkafka's mock cluster.
+@Suite("bench verify on a crafted topic")
+struct BenchVerifyTests {
+    func produce(_ kafka: EmbeddedKafkaCluster, _ topic: String, _ lines: [String]) async throws {
+        let result = try await runCommand(
+            "kcat", ["-b", kafka.bootstrapServers, "-P", "-t", topic, "-K", "|"], input: Data((lines.joined(separator: "\n") + "\n").utf8))
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    func record(_ device: String, _ seq: Int, ts: Int64 = 1_700_000_000_000) -> String {
+        #"\#(device)|{"deviceId":"\#(device)","deviceName":"n","deviceType":"t","ts":\#(ts),"values":{"seq":\#(seq),"ts":\#(ts)},"transport":"mqtt","receivedAt":\#(ts)}"#
+    }
+
+    func verify(_ kafka: EmbeddedKafkaCluster, _ topic: String) async throws -> (CommandResult, [String: Any]) {
+        let result = try await runCommand(
+            GatewayProcess.binary, ["bench", "verify", "--bootstrap-servers", kafka.bootstrapServers, "--topic", topic, "--json", "--timeout", "30"])
+        let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        return (result, json)
+    }
+
+    @Test("missing, duplicated and out-of-order sequence numbers are found per device; exit 1")
+    func problems() async throws {
+        let kafka = try EmbeddedKafkaCluster(topics: ["bench.bad"], partitions: 2)
+        try await produce(kafka, "bench.bad", [
+            record("d1", 1), record("d1", 2), record("d1", 2), record("d1", 4),
+            record("d2", 1), record("d2", 3), record("d2", 2),
+            "d3|not a record",
+        ])
+        let (result, json) = try await verify(kafka, "bench.bad")
+        #expect(result.status == 1, "\(result.stdout) \(result.stderr)")
+        #expect(json["records"] as? Int == 8 && json["unreadable"] as? Int == 1 && json["devices"] as? Int == 2, "\(result.stdout)")
+        #expect(json["missing"] as? Int == 1 && json["duplicates"] as? Int == 1 && json["outOfOrder"] as? Int == 1, "\(result.stdout)")
+        let problems = try #require(json["problems"] as? [String: [String: [Int]]], "\(result.stdout)")
+        #expect(problems["d1"] == ["missing": [3], "duplicates": [2], "outOfOrder": []])
+        #expect(problems["d2"] == ["missing": [], "duplicates": [], "outOfOrder": [2]])
+    }
+
+    @Test("a complete topic passes with exit 0")
+    func complete() async throws {
+        let kafka = try EmbeddedKafkaCluster(topics: ["bench.good"], partitions: 2)
+        try await produce(kafka, "bench.good", (1...50).flatMap { [record("e1", $0), record("e2", $0)] })
+        let (result, json) = try await verify(kafka, "bench.good")
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(json["records"] as? Int == 100 && json["passed"] as? Bool == true, "\(result.stdout)")
+    }
+}
