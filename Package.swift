@@ -203,6 +203,12 @@ let package = Package(
         // MARK: Load generator (issue 8)
         .target(
             name: "Bench",
+            dependencies: [
+                "ProcessorAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Sources/Bench",
             swiftSettings: swiftSettings
         ),

@@ -49,4 +49,26 @@ struct BenchVerifyTests {
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(json["records"] as? Int == 100 && json["passed"] as? Bool == true, "\(result.stdout)")
     }
+
+    @Test("bench http --provision: every request acknowledged, and bench verify finds each device's sequence complete in Kafka")
+    func httpRun() async throws {
+        let fixture = try await GatewayFixture.start()
+        let run = try await fixture.gateway.cli([
+            "bench", "http", "--url", fixture.gateway.baseURL, "--tokens-pattern", "bench-{n}", "--devices", "5", "--provision",
+            "--connections", "3", "--count", "300", "--size", "100", "--json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("5 devices provisioned"), "\(run.stderr)")
+        let result = try #require((try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8))) as? [String: Any], "\(run.stdout)")
+        #expect(result["sent"] as? Int == 300 && result["acknowledged"] as? Int == 300 && result["errors"] as? Int == 0, "\(run.stdout)")
+        #expect((result["latencyMs"] as? [String: Any])?["p99"] != nil)
+        // Every record of the run, exactly once and in order per device.
+        var json: [String: Any] = [:]
+        #expect(try await eventually(timeout: .seconds(15)) {
+            json = try await verify(fixture.kafka, "tb.telemetry").1
+            return json["records"] as? Int == 300
+        }, "\(json)")
+        #expect(json["passed"] as? Bool == true && json["devices"] as? Int == 5, "\(json)")
+        try await fixture.stop()
+    }
 }
