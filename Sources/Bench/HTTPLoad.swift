@@ -66,6 +66,22 @@ package struct LoadResult: Sendable {
     }
 }
 
+/// Running totals over all connections, for the progress line.
+final class LoadCounters: Sendable {
+    let sent = Atomic<Int>(0)
+    let acknowledged = Atomic<Int>(0)
+    let refused = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+
+    /// `t=3s sent 12000 acked 11936 (3980/s) refused 0 errors 0 in flight 64`.
+    func line(elapsed: Duration, lastAcknowledged: Int) -> String {
+        let (sent, acknowledged, refused, errors) = (
+            self.sent.load(ordering: .relaxed), self.acknowledged.load(ordering: .relaxed),
+            self.refused.load(ordering: .relaxed), self.errors.load(ordering: .relaxed))
+        return "t=\(elapsed.components.seconds)s sent \(sent) acked \(acknowledged) (\(acknowledged - lastAcknowledged)/s) refused \(refused) errors \(errors) in flight \(max(0, sent - acknowledged - refused - errors))"
+    }
+}
+
 /// The budget shared by all connections: how many messages are left.
 final class LoadBudget: Sendable {
     private let remaining: Atomic<Int>
@@ -92,10 +108,23 @@ final class LoadBudget: Sendable {
 /// closed loop), paced when a rate is given. All on NIO event loops: no
 /// task per request.
 package enum HTTPLoad {
-    package static func run(_ options: LoadOptions) async throws -> LoadResult {
+    /// `progress` gets a line every second while the run lasts.
+    package static func run(_ options: LoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
         let group = MultiThreadedEventLoopGroup.singleton
         let budget = LoadBudget(count: options.count, duration: options.duration)
+        let counters = LoadCounters()
         let started = ContinuousClock.now
+        let reporter = progress.map { report in
+            Task {
+                var last = 0
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(1))
+                    report(counters.line(elapsed: ContinuousClock.now - started, lastAcknowledged: last))
+                    last = counters.acknowledged.load(ordering: .relaxed)
+                }
+            }
+        }
+        defer { reporter?.cancel() }
         let connections = max(1, min(options.connections, options.tokens.count))
         let interval = options.rate.map { Duration.seconds(Double(connections) / max($0, 0.001)) }
         // Device i belongs to connection i % connections; each has its own sequence.
@@ -103,7 +132,7 @@ package enum HTTPLoad {
             for index in 0..<connections {
                 let devices = stride(from: index, to: options.tokens.count, by: connections).map { (number: $0 + 1, token: options.tokens[$0]) }
                 tasks.addTask {
-                    try await connection(options, devices: devices, budget: budget, interval: interval, group: group)
+                    try await connection(options, devices: devices, budget: budget, counters: counters, interval: interval, group: group)
                 }
             }
             var total = LoadResult()
@@ -116,7 +145,8 @@ package enum HTTPLoad {
     }
 
     private static func connection(
-        _ options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, interval: Duration?, group: any EventLoopGroup
+        _ options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, counters: LoadCounters, interval: Duration?,
+        group: any EventLoopGroup
     ) async throws -> LoadResult {
         let connectStart = ContinuousClock.now
         let done = group.any().makePromise(of: LoadResult.self)
@@ -126,7 +156,7 @@ package enum HTTPLoad {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPLoadHandler(options: options, devices: devices, budget: budget, interval: interval, done: done))
+                        HTTPLoadHandler(options: options, devices: devices, budget: budget, counters: counters, interval: interval, done: done))
                 }
             }
             .connect(host: options.host, port: options.port).get()
@@ -146,6 +176,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private let options: LoadOptions
     private let devices: [(number: Int, token: String)]
     private let budget: LoadBudget
+    private let counters: LoadCounters
     private let interval: Duration?
     private let done: EventLoopPromise<LoadResult>
     private var sequences: [Int]
@@ -156,10 +187,14 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private var nextSend = NIODeadline.now()
     private var finished = false
 
-    init(options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, interval: Duration?, done: EventLoopPromise<LoadResult>) {
+    init(
+        options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, counters: LoadCounters, interval: Duration?,
+        done: EventLoopPromise<LoadResult>
+    ) {
         self.options = options
         self.devices = devices
         self.budget = budget
+        self.counters = counters
         self.interval = interval
         self.done = done
         self.sequences = Array(repeating: 0, count: devices.count)
@@ -196,6 +231,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         head.headers.add(name: "content-length", value: String(body.count))
         sentAt = .now()
         result.sent += 1
+        counters.sent.add(1, ordering: .relaxed)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -211,9 +247,11 @@ final class HTTPLoadHandler: ChannelInboundHandler {
             let elapsed = NIODeadline.now() - sentAt
             if status == .ok {
                 result.acknowledged += 1
+                counters.acknowledged.add(1, ordering: .relaxed)
                 result.latency.record(microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
             } else {
                 result.refused[String(status.code), default: 0] += 1
+                counters.refused.add(1, ordering: .relaxed)
             }
             sendNext(context: context)
         }
@@ -221,6 +259,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         result.errors += 1
+        counters.errors.add(1, ordering: .relaxed)
         context.close(promise: nil)
     }
 

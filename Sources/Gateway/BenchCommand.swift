@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
         @Flag(help: "One JSON object instead of text.")
         var json = false
 
+        @Flag(help: "No progress line every second (on standard error).")
+        var quiet = false
+
         func run() async throws {
             guard url.hasPrefix("http://"), let (host, port) = HostPort.parse(url.dropFirst("http://".count), defaultPort: 80) else {
                 printError("bench http: --url \(url) is not http://host:port")
@@ -75,7 +78,9 @@ struct BenchCommand: ParsableCommand {
             let options = LoadOptions(
                 host: host, port: port, tokens: tokens, connections: connections,
                 count: count ?? (duration == nil ? 10_000 : nil), duration: duration.map { .seconds($0) }, rate: rate, template: payload)
-            let result = try await HTTPLoad.run(options)
+            let report: @Sendable (String) -> Void = { @Sendable line in printError("bench http: " + line) }
+            let progress = quiet ? nil : report
+            let result = try await HTTPLoad.run(options, progress: progress)
             print(json ? result.json : "bench http: " + result.json)  // allowed: CLI output
         }
 

@@ -69,6 +69,14 @@ struct BenchVerifyTests {
             return json["records"] as? Int == 300
         }, "\(json)")
         #expect(json["passed"] as? Bool == true && json["devices"] as? Int == 5, "\(json)")
+        // A paced run by duration prints a progress line every second on standard error.
+        let paced = try await fixture.gateway.cli([
+            "bench", "http", "--url", fixture.gateway.baseURL, "--devices", "5", "--connections", "2", "--duration", "2.5", "--rate", "40", "--json",
+        ])
+        #expect(paced.status == 0, "\(paced.stderr)")
+        #expect(paced.stderr.contains("bench http: t=1s sent") && paced.stderr.contains("bench http: t=2s sent"), "\(paced.stderr)")
+        let pacedResult = (try? JSONSerialization.jsonObject(with: Data(paced.stdout.utf8))) as? [String: Any] ?? [:]
+        #expect((pacedResult["sent"] as? Int ?? 0) > 0 && pacedResult["acknowledged"] as? Int == pacedResult["sent"] as? Int, "\(paced.stdout)")
         try await fixture.stop()
     }
 }

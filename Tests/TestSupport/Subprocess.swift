@@ -35,20 +35,14 @@ package func runCommand(
     // waits for both readers as well as for the exit: with readability
     // handlers the last bytes of a command that prints and exits at once
     // (mosquitto_sub -C 1) could still be in a handler when the result was
-    // taken, and were lost.
+    // taken, and were lost. The readers use the raw descriptors and start
+    // only after `run()` returned: Foundation's Process.run touches the
+    // pipes' FileHandles, and a reader inside one of them at that moment
+    // crashed it once (memmove in Process.run, CI).
     let collected = CollectedOutput()
     let readers = DispatchGroup()
-    for (pipe, isError) in [(out, false), (err, true)] {
-        readers.enter()
-        // A thread of its own, not a dispatch queue: Linux's global queues
-        // run about one thread per core, and blocked readers there would
-        // stall every other reader and time-out of the suite.
-        let reader = Thread {
-            collected.append(pipe.fileHandleForReading.readDataToEndOfFile(), error: isError)
-            readers.leave()
-        }
-        reader.start()
-    }
+    let streams = [(out.fileHandleForReading.fileDescriptor, false), (err.fileHandleForReading.fileDescriptor, true)]
+    for _ in streams { readers.enter() }
     let status: Int32 = try await withCheckedThrowingContinuation { continuation in
         process.terminationHandler = { process in
             let status = process.terminationStatus
@@ -56,6 +50,15 @@ package func runCommand(
         }
         do {
             try process.run()
+            for (descriptor, isError) in streams {
+                // Threads, not a dispatch queue: Linux's global queues run
+                // about one thread per core, and blocked readers there
+                // would stall every other reader and time-out of the suite.
+                Thread {
+                    readToEnd(descriptor) { collected.append($0, error: isError) }
+                    readers.leave()
+                }.start()
+            }
             if let input { inputPipe.fileHandleForWriting.write(input) }
             try? inputPipe.fileHandleForWriting.close()
             let watchdog = ProcessWatchdog(process)
@@ -63,14 +66,27 @@ package func runCommand(
                 watchdog.killIfRunning()
             }
         } catch {
-            // Nothing was started: close the write ends so the readers end.
-            try? out.fileHandleForWriting.close()
-            try? err.fileHandleForWriting.close()
+            for _ in streams { readers.leave() }
             continuation.resume(throwing: error)
         }
     }
+    // The pipes (and their descriptors) live until the readers are done.
+    withExtendedLifetime((out, err)) {}
     let (stdout, stderr) = collected.text
     return CommandResult(status: status, stdout: stdout, stderr: stderr)
+}
+
+/// Reads a descriptor until end of file (or an error other than EINTR).
+private func readToEnd(_ descriptor: Int32, _ chunk: (Data) -> Void) {
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+        if count > 0 {
+            chunk(Data(buffer[0..<count]))
+        } else if count == 0 || errno != EINTR {
+            return
+        }
+    }
 }
 
 /// The absolute path of a program on PATH.
