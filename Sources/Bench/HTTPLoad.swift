@@ -177,7 +177,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private let devices: [(number: Int, token: String)]
     private let budget: LoadBudget
     private let counters: LoadCounters
-    private let interval: Duration?
+    private let interval: TimeAmount?
     private let done: EventLoopPromise<LoadResult>
     private var sequences: [Int]
     private var next = 0
@@ -195,7 +195,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         self.devices = devices
         self.budget = budget
         self.counters = counters
-        self.interval = interval
+        self.interval = interval.map { .nanoseconds(Int64($0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)) }
         self.done = done
         self.sequences = Array(repeating: 0, count: devices.count)
     }
@@ -211,10 +211,10 @@ final class HTTPLoadHandler: ChannelInboundHandler {
             if nextSend > now {
                 let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
                 context.eventLoop.scheduleTask(deadline: nextSend) { bound.value.0.send(context: bound.value.1) }
-                nextSend = nextSend + .nanoseconds(Int64(interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000))
+                nextSend = nextSend + interval
                 return
             }
-            nextSend = now + .nanoseconds(Int64(interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000))
+            nextSend = now + interval
         }
         send(context: context)
     }

@@ -69,11 +69,17 @@ extension MQTTBridge {
     /// was just provisioned with MQTT_BRIDGE_CREATE_DEVICES). Its first
     /// sight registers its downlink session.
     func resolve(_ name: String) async -> DeviceIdentity? {
-        let revision = try? await registry.revision()
-        let cached = names.withLock { names -> DeviceIdentity?? in
-            if names.revision != revision { names = (revision, [:]) }
-            return names.devices[name]
+        let due = names.withLock { names -> Bool in
+            guard ContinuousClock.now - names.checked >= .seconds(1) else { return false }
+            names.checked = .now
+            return true
         }
+        if due, let revision = try? await registry.revision() {
+            names.withLock { names in
+                if names.revision != revision { (names.revision, names.devices) = (revision, [:]) }
+            }
+        }
+        let cached = names.withLock { $0.devices[name] }
         if let cached { return cached }
         var device = try? await registry.device(named: name)
         if device == nil, configuration.createDevices {

@@ -53,7 +53,8 @@ package final class MQTTBridge: Service, Sendable {
     let wake: AsyncStream<Void>.Continuation
     private let wakes: AsyncStream<Void>
     /// Device names already resolved (nil: unknown or disabled), cleared when the registry changes.
-    let names = Mutex<(revision: Int64?, devices: [String: DeviceIdentity?])>((nil, [:]))
+    /// The registry's revision is read at most once a second, not once per message.
+    let names = Mutex<(revision: Int64?, checked: ContinuousClock.Instant, devices: [String: DeviceIdentity?])>((nil, .now - .seconds(10), [:]))
     /// Downlink sessions of the bridged devices, by device id.
     let sessions = Mutex<[String: UInt64]>([:])
 
