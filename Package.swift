@@ -204,7 +204,8 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "ProcessorAPI",
+                "ProcessorAPI", "MQTTCodec", "CoAPCodec",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -217,6 +218,8 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "ProcessorAPI", "Processor", "KafkaSink", "HTTPSink", "Auth", "HTTPTransport", "MQTTTransport", "MQTTBridgeTransport", "CoAPTransport", "CoAPEndpoint", "LwM2M", "Bench",
+                "MQTTCodec",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,104 +5,6 @@ import NIOPosix
 import ProcessorAPI
 import Synchronization
 
-/// How a load run goes: which devices, how many connections, how much.
-package struct LoadOptions: Sendable {
-    package var host: String
-    package var port: Int
-    package var tokens: [String]
-    package var connections: Int
-    /// Messages in all; nil: until `duration` passes.
-    package var count: Int?
-    package var duration: Duration?
-    /// Messages per second over all connections; nil: as fast as answers come.
-    package var rate: Double?
-    package var template: BenchTemplate
-
-    package init(
-        host: String, port: Int, tokens: [String], connections: Int, count: Int?, duration: Duration?, rate: Double?, template: BenchTemplate
-    ) {
-        self.host = host
-        self.port = port
-        self.tokens = tokens
-        self.connections = connections
-        self.count = count
-        self.duration = duration
-        self.rate = rate
-        self.template = template
-    }
-}
-
-/// What a run did: sent, acknowledged, refused by reason, latency from
-/// send to acknowledgement, connect time.
-package struct LoadResult: Sendable {
-    package var sent = 0
-    package var acknowledged = 0
-    package var refused: [String: Int] = [:]
-    package var errors = 0
-    package var latency = LatencyHistogram()
-    package var connect = LatencyHistogram()
-    package var elapsed: Duration = .zero
-
-    mutating func merge(_ other: LoadResult) {
-        sent += other.sent
-        acknowledged += other.acknowledged
-        for (reason, count) in other.refused { refused[reason, default: 0] += count }
-        errors += other.errors
-        latency.merge(other.latency)
-        connect.merge(other.connect)
-    }
-
-    /// One JSON object: counts, rate over the run, latency percentiles in ms.
-    package var json: String {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = seconds > 0 ? Double(acknowledged) / seconds : 0
-        func ms(_ value: UInt64) -> String { String(format: "%.2f", Double(value) / 1000) }
-        func percentiles(_ histogram: LatencyHistogram) -> String {
-            histogram.count == 0 ? "null"
-                : #"{"p50":\#(ms(histogram.percentile(50))),"p90":\#(ms(histogram.percentile(90))),"p99":\#(ms(histogram.percentile(99))),"max":\#(ms(histogram.max))}"#
-        }
-        let reasons = refused.sorted { $0.key < $1.key }.map { #""\#($0.key)":\#($0.value)"# }.joined(separator: ",")
-        return #"{"sent":\#(sent),"acknowledged":\#(acknowledged),"refused":{\#(reasons)},"errors":\#(errors),"seconds":\#(String(format: "%.3f", seconds)),"rate":\#(String(format: "%.1f", rate)),"latencyMs":\#(percentiles(latency)),"connectMs":\#(percentiles(connect))}"#
-    }
-}
-
-/// Running totals over all connections, for the progress line.
-final class LoadCounters: Sendable {
-    let sent = Atomic<Int>(0)
-    let acknowledged = Atomic<Int>(0)
-    let refused = Atomic<Int>(0)
-    let errors = Atomic<Int>(0)
-
-    /// `t=3s sent 12000 acked 11936 (3980/s) refused 0 errors 0 in flight 64`.
-    func line(elapsed: Duration, lastAcknowledged: Int) -> String {
-        let (sent, acknowledged, refused, errors) = (
-            self.sent.load(ordering: .relaxed), self.acknowledged.load(ordering: .relaxed),
-            self.refused.load(ordering: .relaxed), self.errors.load(ordering: .relaxed))
-        return "t=\(elapsed.components.seconds)s sent \(sent) acked \(acknowledged) (\(acknowledged - lastAcknowledged)/s) refused \(refused) errors \(errors) in flight \(max(0, sent - acknowledged - refused - errors))"
-    }
-}
-
-/// The budget shared by all connections: how many messages are left.
-final class LoadBudget: Sendable {
-    private let remaining: Atomic<Int>
-    let deadline: ContinuousClock.Instant?
-
-    init(count: Int?, duration: Duration?) {
-        remaining = Atomic(count ?? .max)
-        deadline = duration.map { ContinuousClock.now + $0 }
-    }
-
-    /// Takes one message, if any is left.
-    func take() -> Bool {
-        if let deadline, ContinuousClock.now >= deadline { return false }
-        while true {
-            let left = remaining.load(ordering: .relaxed)
-            guard left > 0 else { return false }
-            if remaining.compareExchange(expected: left, desired: left - 1, ordering: .relaxed).exchanged { return true }
-        }
-    }
-}
-
 /// `bench http`: each connection posts telemetry for its devices in turn
 /// (`POST /api/v1/{token}/telemetry`), one request at a time (keep-alive,
 /// closed loop), paced when a rate is given. All on NIO event loops: no
@@ -112,19 +14,7 @@ package enum HTTPLoad {
     package static func run(_ options: LoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
         let group = MultiThreadedEventLoopGroup.singleton
         let budget = LoadBudget(count: options.count, duration: options.duration)
-        let counters = LoadCounters()
-        let started = ContinuousClock.now
-        let reporter = progress.map { report in
-            Task {
-                var last = 0
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .seconds(1))
-                    report(counters.line(elapsed: ContinuousClock.now - started, lastAcknowledged: last))
-                    last = counters.acknowledged.load(ordering: .relaxed)
-                }
-            }
-        }
-        defer { reporter?.cancel() }
+        let clock = LoadClock(progress: progress)
         let connections = max(1, min(options.connections, options.tokens.count))
         let interval = options.rate.map { Duration.seconds(Double(connections) / max($0, 0.001)) }
         // Device i belongs to connection i % connections; each has its own sequence.
@@ -132,7 +22,7 @@ package enum HTTPLoad {
             for index in 0..<connections {
                 let devices = stride(from: index, to: options.tokens.count, by: connections).map { (number: $0 + 1, token: options.tokens[$0]) }
                 tasks.addTask {
-                    try await connection(options, devices: devices, budget: budget, counters: counters, interval: interval, group: group)
+                    try await connection(options, devices: devices, budget: budget, clock: clock, interval: interval, group: group)
                 }
             }
             var total = LoadResult()
@@ -140,14 +30,15 @@ package enum HTTPLoad {
             return total
         }
         var result = results
-        result.elapsed = ContinuousClock.now - started
+        clock.finish(&result)
         return result
     }
 
     private static func connection(
-        _ options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, counters: LoadCounters, interval: Duration?,
+        _ options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, clock: LoadClock, interval: Duration?,
         group: any EventLoopGroup
     ) async throws -> LoadResult {
+        let counters = clock.counters
         let connectStart = ContinuousClock.now
         let done = group.any().makePromise(of: LoadResult.self)
         let channel = try await ClientBootstrap(group: group)
@@ -161,8 +52,10 @@ package enum HTTPLoad {
             }
             .connect(host: options.host, port: options.port).get()
         let connected = ContinuousClock.now - connectStart
+        clock.connected()
         var result = try await done.futureResult.get()
-        result.connect.record(microseconds: UInt64(connected.components.seconds * 1_000_000 + connected.components.attoseconds / 1_000_000_000_000))
+        result.connected = 1
+        result.connect.record(microseconds: connected.microseconds)
         try? await channel.close()
         return result
     }
@@ -195,7 +88,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         self.devices = devices
         self.budget = budget
         self.counters = counters
-        self.interval = interval.map { .nanoseconds(Int64($0.components.seconds * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000)) }
+        self.interval = interval?.timeAmount
         self.done = done
         self.sequences = Array(repeating: 0, count: devices.count)
     }

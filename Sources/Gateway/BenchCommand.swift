@@ -5,97 +5,14 @@ import Foundation
 import KafkaSink
 import ProcessorAPI
 
-/// `tb-gateway bench`: the load generator (issue 8). This build has the
-/// verifier; the load drivers (mqtt, http, coap) are the next slice.
+/// `tb-gateway bench`: the load generator (issue 8): load drivers for
+/// MQTT, HTTP and CoAP, and the verifier that reads their records back.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Load generator and its verifier.",
-        subcommands: [HTTP.self, Verify.self]
+        subcommands: [MQTT.self, HTTP.self, CoAP.self, Verify.self]
     )
-
-    /// `bench http`: POSTs telemetry over keep-alive connections, one
-    /// request at a time per connection, and reports what was acknowledged.
-    struct HTTP: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "http", abstract: "HTTP telemetry load: N connections, one device token each or more.")
-
-        @Option(help: "The gateway's HTTP device API, http://host:port.")
-        var url = "http://127.0.0.1:8081"
-
-        @Option(help: "Token pattern with {n}, for devices 1 to --devices.")
-        var tokensPattern = "bench-{n}"
-
-        @Option(help: "How many simulated devices (tokens from the pattern).")
-        var devices = 100
-
-        @Option(help: "A file of tokens, one per line, instead of the pattern.")
-        var tokensFile: String?
-
-        @Flag(help: "Create the devices in the registry (DATA_DIR) first, named after their tokens; existing ones are kept.")
-        var provision = false
-
-        @Option(help: "Concurrent connections.")
-        var connections = 64
-
-        @Option(help: "Messages in all (default 10,000 unless --duration).")
-        var count: Int?
-
-        @Option(help: "Seconds to run instead of a count.")
-        var duration: Double?
-
-        @Option(help: "Messages per second over all connections (default: unthrottled).")
-        var rate: Double?
-
-        @Option(help: "Payload template with {seq}, {ts}, {device}.")
-        var template = BenchTemplate.defaultText
-
-        @Option(help: "Pad the payload to this many bytes.")
-        var size: Int?
-
-        @Flag(help: "One JSON object instead of text.")
-        var json = false
-
-        @Flag(help: "No progress line every second (on standard error).")
-        var quiet = false
-
-        func run() async throws {
-            guard url.hasPrefix("http://"), let (host, port) = HostPort.parse(url.dropFirst("http://".count), defaultPort: 80) else {
-                printError("bench http: --url \(url) is not http://host:port")
-                throw ExitCode(2)
-            }
-            let tokens: [String]
-            let payload: BenchTemplate
-            do {
-                tokens = try tokensFile.map { path throws(BenchTokens.TokenError) in try BenchTokens.fromFile(path) }
-                    ?? BenchTokens.fromPattern(tokensPattern, count: devices)
-                payload = try BenchTemplate(template, size: size)
-            } catch {
-                printError("bench http: \(error)")
-                throw ExitCode(2)
-            }
-            if provision { try await Self.provision(tokens) }
-            let options = LoadOptions(
-                host: host, port: port, tokens: tokens, connections: connections,
-                count: count ?? (duration == nil ? 10_000 : nil), duration: duration.map { .seconds($0) }, rate: rate, template: payload)
-            let report: @Sendable (String) -> Void = { @Sendable line in printError("bench http: " + line) }
-            let progress = quiet ? nil : report
-            let result = try await HTTPLoad.run(options, progress: progress)
-            print(json ? result.json : "bench http: " + result.json)  // allowed: CLI output
-        }
-
-        /// Devices named after their tokens, in the registry of DATA_DIR.
-        static func provision(_ tokens: [String]) async throws {
-            let (_, configuration) = try loadConfiguration()
-            let registry = try DeviceRegistry(directory: configuration.dataDirectory)
-            var created = 0
-            for token in tokens where try await registry.device(named: token) == nil {
-                _ = try await registry.createDevice(name: token, type: "bench", token: token)
-                created += 1
-            }
-            printError("bench: \(created) devices provisioned, \(tokens.count - created) already there")
-        }
-    }
 
     /// Reads a topic after a run and checks, per device, that every
     /// sequence number is there exactly once and in order. Blocking (a

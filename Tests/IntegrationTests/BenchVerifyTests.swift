@@ -79,4 +79,80 @@ struct BenchVerifyTests {
         #expect((pacedResult["sent"] as? Int ?? 0) > 0 && pacedResult["acknowledged"] as? Int == pacedResult["sent"] as? Int, "\(paced.stdout)")
         try await fixture.stop()
     }
+
+    func runJSON(_ fixture: GatewayFixture, _ arguments: [String]) async throws -> (CommandResult, [String: Any]) {
+        let run = try await fixture.gateway.cli(["bench"] + arguments + ["--json"])
+        let json = (try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8))) as? [String: Any] ?? [:]
+        return (run, json)
+    }
+
+    /// Reads the topic until it holds `count` records; returns the verifier's summary.
+    func verifyAll(_ fixture: GatewayFixture, _ topic: String, count: Int) async throws -> [String: Any] {
+        var json: [String: Any] = [:]
+        _ = try await eventually(timeout: .seconds(20)) {
+            json = try await verify(fixture.kafka, topic).1
+            return json["records"] as? Int == count
+        }
+        return json
+    }
+
+    @Test("bench mqtt: QoS 1 on 3.1.1, QoS 2 on 5.0 and QoS 0, each acknowledged message in Kafka exactly once and in order; refused tokens counted by CONNACK code; idle connections held")
+    func mqttRun() async throws {
+        let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true"])
+        let url = "mqtt://127.0.0.1:\(fixture.gateway.mqttPort)"
+        let (qos1, one) = try await runJSON(fixture, [
+            "mqtt", "--url", url, "--devices", "4", "--provision", "--qos", "1", "--window", "8", "--count", "400", "--quiet",
+        ])
+        #expect(qos1.status == 0, "\(qos1.stderr)")
+        #expect(one["sent"] as? Int == 400 && one["acknowledged"] as? Int == 400 && one["connected"] as? Int == 4, "\(qos1.stdout)")
+        #expect((one["latencyMs"] as? [String: Any])?["p99"] != nil && (one["connectMs"] as? [String: Any])?["p50"] != nil, "\(qos1.stdout)")
+        let afterOne = try await verifyAll(fixture, "tb.telemetry", count: 400)
+        #expect(afterOne["passed"] as? Bool == true && afterOne["devices"] as? Int == 4, "\(afterOne)")
+
+        // The same devices again on 5.0 at QoS 2: their sequences start over,
+        // so this run goes to devices 5-8 instead.
+        let (qos2, two) = try await runJSON(fixture, [
+            "mqtt", "--url", url, "--tokens-pattern", "q2-{n}", "--devices", "4", "--provision", "--qos", "2", "--protocol-version", "5",
+            "--window", "4", "--count", "200", "--quiet",
+        ])
+        #expect(qos2.status == 0, "\(qos2.stderr)")
+        #expect(two["sent"] as? Int == 200 && two["acknowledged"] as? Int == 200 && two["unanswered"] as? Int == 0, "\(qos2.stdout)")
+        let (qos0, zero) = try await runJSON(fixture, [
+            "mqtt", "--url", url, "--tokens-pattern", "q0-{n}", "--devices", "2", "--provision", "--qos", "0", "--count", "1000", "--quiet",
+        ])
+        #expect(qos0.status == 0 && zero["sent"] as? Int == 1000, "\(qos0.stdout) \(qos0.stderr)")
+        let all = try await verifyAll(fixture, "tb.telemetry", count: 1600)
+        #expect(all["passed"] as? Bool == true && all["devices"] as? Int == 10, "\(all)")
+
+        // Tokens the registry does not know: refused at CONNECT, by code.
+        let (_, v3) = try await runJSON(fixture, ["mqtt", "--url", url, "--tokens-pattern", "nobody-{n}", "--devices", "3", "--count", "10", "--quiet"])
+        #expect(v3["refused"] as? [String: Int] == ["connack_0x05": 3] && v3["sent"] as? Int == 0, "\(v3)")
+        let (_, v5) = try await runJSON(fixture, [
+            "mqtt", "--url", url, "--tokens-pattern", "nobody-{n}", "--devices", "2", "--count", "10", "--protocol-version", "5", "--quiet",
+        ])
+        #expect(v5["refused"] as? [String: Int] == ["connack_0x87": 2], "\(v5)")
+
+        // Idle: every device connected and held, nothing published.
+        let (idle, held) = try await runJSON(fixture, ["mqtt", "--url", url, "--devices", "4", "--idle", "--duration", "1", "--quiet"])
+        #expect(idle.status == 0 && held["connected"] as? Int == 4 && held["sent"] as? Int == 0 && held["errors"] as? Int == 0, "\(idle.stdout)")
+        try await fixture.stop()
+    }
+
+    @Test("bench coap: confirmable POSTs with a window, all acknowledged and in Kafka exactly once and in order, retransmissions reported; an unknown token is refused 4.01")
+    func coapRun() async throws {
+        let fixture = try await GatewayFixture.start(["COAP_ENABLED": "true"])
+        let url = "coap://127.0.0.1:\(fixture.gateway.coapPort)"
+        let (run, result) = try await runJSON(fixture, [
+            "coap", "--url", url, "--devices", "4", "--provision", "--window", "8", "--count", "400", "--quiet",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(result["sent"] as? Int == 400 && result["acknowledged"] as? Int == 400 && result["unanswered"] as? Int == 0, "\(run.stdout)")
+        // Retransmissions are reported (a slow machine may cause some; the gateway answers them from its duplicate cache).
+        #expect(result["retransmitted"] is Int && result["connected"] as? Int == 4, "\(run.stdout)")
+        let verified = try await verifyAll(fixture, "tb.telemetry", count: 400)
+        #expect(verified["passed"] as? Bool == true && verified["devices"] as? Int == 4, "\(verified)")
+        let (_, refused) = try await runJSON(fixture, ["coap", "--url", url, "--tokens-pattern", "nobody-{n}", "--devices", "1", "--count", "3", "--quiet"])
+        #expect(refused["refused"] as? [String: Int] == ["4.01": 3] && refused["acknowledged"] as? Int == 0, "\(refused)")
+        try await fixture.stop()
+    }
 }

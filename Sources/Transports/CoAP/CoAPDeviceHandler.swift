@@ -18,6 +18,9 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
     var clientRPCCounter = 0
     /// Client-side RPCs waiting for the backend's answer, by request id.
     var clientRPCs: [String: CoAPClientRPCWait] = [:]
+    /// Requests waiting for a registry look-up of their token, in arrival
+    /// order: one look-up per token, and a device's requests keep their order.
+    private var lookups: [String: [(exchange: CoAPServerExchange, next: (CoAPDeviceHandler, DeviceIdentity) -> Void)]] = [:]
 
     init(api: CoAPDeviceAPI) {
         self.api = api
@@ -76,18 +79,26 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         _ exchange: CoAPServerExchange,
         then next: @escaping (CoAPDeviceHandler, DeviceIdentity) -> Void
     ) {
+        if lookups[token] != nil {
+            // Behind a look-up under way: answered after the ones before it.
+            lookups[token]?.append((exchange, next))
+            return
+        }
         if let cached = api.authenticator.cachedResult(token: token) {
             return authenticated(cached, exchange, next)
         }
         api.metrics.authCacheMiss()
+        lookups[token] = [(exchange, next)]
         let loop = exchange.eventLoop
-        let bound = NIOLoopBound((self, exchange, next), eventLoop: loop)
+        let bound = NIOLoopBound(self, eventLoop: loop)
         let authenticator = api.authenticator
         Task {
             let result = await authenticator.authenticateUncached(token: token)
             loop.execute {
-                let (handler, exchange, next) = bound.value
-                handler.authenticated(result, exchange, next)
+                let handler = bound.value
+                for (exchange, next) in handler.lookups.removeValue(forKey: token) ?? [] {
+                    handler.authenticated(result, exchange, next)
+                }
             }
         }
     }

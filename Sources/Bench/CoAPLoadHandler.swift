@@ -1,0 +1,225 @@
+import CoAPCodec
+import NIOCore
+import ProcessorAPI
+import Synchronization
+
+/// One device's UDP socket in `bench coap`, on its event loop: CON POSTs
+/// while the window has room, answers matched by message id (piggybacked)
+/// or token (separate, RFC 7252 §5.2.2, which it acknowledges), and
+/// retransmission with exponential back-off (§4.2).
+final class CoAPLoadHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    struct Peer: Sendable {
+        let device: Int
+        let token: String
+        let server: SocketAddress
+        let budget: LoadBudget
+        let clock: LoadClock
+        let interval: TimeAmount?
+        let done: EventLoopPromise<LoadResult>
+    }
+
+    /// A CON waiting for its ACK, or (acknowledged empty) for its separate response.
+    private struct Outstanding {
+        var token: CoAPToken
+        var datagram: ByteBuffer
+        let sentAt: NIODeadline
+        var timeout: TimeAmount
+        var retryAt: NIODeadline
+        var retransmissions = 0
+    }
+
+    private let options: CoAPLoadOptions
+    private let peer: Peer
+    private let counters: LoadCounters
+    private let uriPath: [String]
+    private var result = LoadResult()
+    private var seq = 0
+    private var messageId = UInt16.random(in: .min ... .max)
+    private var tokenCounter = UInt64.random(in: 0..<(1 << 32))
+    private var outstanding: [UInt16: Outstanding] = [:]
+    /// Acknowledged with an empty ACK, the response to come separately: token → send time.
+    private var separate: [CoAPToken: NIODeadline] = [:]
+    private var exhausted = false
+    private var finished = false
+    private var nextSend = NIODeadline.now()
+    private var pumpScheduled = false
+    private var timer: RepeatedTask?
+    private var drainDeadline: NIODeadline?
+
+    init(options: CoAPLoadOptions, peer: Peer) {
+        self.options = options
+        self.peer = peer
+        self.counters = peer.clock.counters
+        self.uriPath = ["api", "v1", peer.token, "telemetry"]
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        result.connected = 1
+        peer.clock.connected()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        // One timer per peer for retransmissions and the drain, not one per message.
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { _ in
+            bound.value.0.tick(context: bound.value.1)
+        }
+        if let interval = peer.interval {
+            nextSend = .now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
+        }
+        pump(context: context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let message = try? CoAPMessage(decoding: envelope.data) else {
+            result.errors += 1
+            counters.errors.add(1, ordering: .relaxed)
+            return
+        }
+        switch message.type {
+        case .acknowledgement, .reset:
+            guard let request = outstanding.removeValue(forKey: message.messageId) else { return }
+            if message.type == .reset {
+                refused("rst")
+            } else if message.code.isEmpty {
+                separate[request.token] = request.sentAt
+                return
+            } else {
+                answered(message.code, sentAt: request.sentAt)
+            }
+        case .confirmable, .nonConfirmable:
+            if message.type == .confirmable {
+                let ack = CoAPMessage.empty(.acknowledgement, messageId: message.messageId)
+                context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ack.encoded())), promise: nil)
+            }
+            guard message.code.isResponse, let sentAt = separate.removeValue(forKey: message.token) else { return }
+            answered(message.code, sentAt: sentAt)
+        }
+        pump(context: context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // ICMP port unreachable and the like: counted, the socket stays.
+        result.errors += 1
+        counters.errors.add(1, ordering: .relaxed)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+    }
+
+    private func pump(context: ChannelHandlerContext) {
+        guard !finished, !exhausted else { return checkDrained() }
+        var written = 0
+        while outstanding.count + separate.count < options.window {
+            if let interval = peer.interval {
+                let now = NIODeadline.now()
+                if nextSend > now {
+                    schedulePump(at: nextSend, context: context)
+                    break
+                }
+                nextSend = max(nextSend + interval, now - .seconds(1))
+            }
+            guard peer.budget.take() else {
+                exhausted = true
+                drainDeadline = .now() + options.drain.timeAmount
+                break
+            }
+            send(context: context)
+            written += 1
+        }
+        if written > 0 { context.flush() }
+        if exhausted { checkDrained() }
+    }
+
+    private func schedulePump(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(deadline: deadline) {
+            bound.value.0.pumpScheduled = false
+            bound.value.0.pump(context: bound.value.1)
+        }
+    }
+
+    private func send(context: ChannelHandlerContext) {
+        seq += 1
+        messageId &+= 1
+        tokenCounter &+= 1
+        let token = CoAPToken(value: tokenCounter, length: 4)
+        let body = options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: peer.device)
+        var request = CoAPMessage(
+            type: .confirmable, code: .post, messageId: messageId, token: token, payload: context.channel.allocator.buffer(bytes: body))
+        request.setURI(path: uriPath)
+        request.contentFormat = 50  // application/json
+        let datagram = request.encoded()
+        // ACK_TIMEOUT × a random factor in [1, ACK_RANDOM_FACTOR] (RFC 7252 §4.2).
+        let timeout = TimeAmount.nanoseconds(Int64(Double(options.ackTimeout.timeAmount.nanoseconds) * Double.random(in: 1...1.5)))
+        let now = NIODeadline.now()
+        outstanding[messageId] = Outstanding(token: token, datagram: datagram, sentAt: now, timeout: timeout, retryAt: now + timeout)
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer.server, data: datagram)), promise: nil)
+        result.sent += 1
+        counters.sent.add(1, ordering: .relaxed)
+    }
+
+    /// Every 50 ms: CONs past their time-out go out again (timeout doubles),
+    /// or give up after MAX_RETRANSMIT; the drain ends at its deadline.
+    private func tick(context: ChannelHandlerContext) {
+        guard !finished else { return }
+        let now = NIODeadline.now()
+        var resent = false
+        for (id, request) in outstanding where request.retryAt <= now {
+            if request.retransmissions >= options.maxRetransmit {
+                // Given up (RFC 7252 §4.2): no answer, not a refusal.
+                outstanding[id] = nil
+                result.unanswered += 1
+                counters.errors.add(1, ordering: .relaxed)
+                continue
+            }
+            var again = request
+            again.retransmissions += 1
+            again.timeout = again.timeout * 2
+            again.retryAt = now + again.timeout
+            outstanding[id] = again
+            result.retransmitted += 1
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer.server, data: request.datagram)), promise: nil)
+            resent = true
+        }
+        if resent { context.flush() }
+        if let drainDeadline, now >= drainDeadline {
+            finish()
+        } else {
+            pump(context: context)
+        }
+    }
+
+    private func answered(_ code: CoAPCode, sentAt: NIODeadline) {
+        if code.isSuccess {
+            result.acknowledged += 1
+            counters.acknowledged.add(1, ordering: .relaxed)
+            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sentAt).nanoseconds / 1000)))
+        } else {
+            refused(code.description)
+        }
+    }
+
+    private func refused(_ reason: String) {
+        result.refused[reason, default: 0] += 1
+        counters.refused.add(1, ordering: .relaxed)
+    }
+
+    private func checkDrained() {
+        if exhausted, outstanding.isEmpty, separate.isEmpty { finish() }
+    }
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        timer?.cancel()
+        result.unanswered += outstanding.count + separate.count
+        outstanding.removeAll()
+        separate.removeAll()
+        peer.done.succeed(result)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import MQTTCodec
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// `bench mqtt`: one connection per device (the access token is the
+/// CONNECT user name, as ThingsBoard devices do), each publishing telemetry
+/// with up to `window` QoS 1/2 PUBLISHes unacknowledged. On NIO event loops:
+/// no task per message.
+package struct MQTTLoadOptions: Sendable {
+    package var load: LoadOptions
+    package var qos: MQTTQoS
+    /// QoS 1/2 PUBLISHes a connection may have unacknowledged.
+    package var window: Int
+    package var version: MQTTProtocolVersion
+    package var tls: NIOSSLContext?
+    package var keepAlive: UInt16
+    /// Connect, hold the connections for the duration, publish nothing.
+    package var idle: Bool
+    /// TCP connects (and CONNECTs) under way at once.
+    package var connectConcurrency: Int
+    /// How long to wait for outstanding acknowledgements after the last send.
+    package var drain: Duration
+    package var topic: String
+
+    package init(
+        load: LoadOptions, qos: MQTTQoS, window: Int, version: MQTTProtocolVersion, tls: NIOSSLContext? = nil, keepAlive: UInt16 = 60,
+        idle: Bool = false, connectConcurrency: Int = 200, drain: Duration = .seconds(10), topic: String = "v1/devices/me/telemetry"
+    ) {
+        self.load = load
+        self.qos = qos
+        self.window = max(1, window)
+        self.version = version
+        self.tls = tls
+        self.keepAlive = keepAlive
+        self.idle = idle
+        self.connectConcurrency = max(1, connectConcurrency)
+        self.drain = drain
+        self.topic = topic
+    }
+}
+
+package enum MQTTLoad {
+    /// `progress` gets a line every second while the run lasts.
+    package static func run(_ options: MQTTLoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let budget = LoadBudget(count: options.idle ? nil : options.load.count, duration: options.load.duration)
+        let clock = LoadClock(progress: progress)
+        let tokens = options.load.tokens
+        // Every connection publishes 1/connections of the total rate.
+        let interval = options.load.rate.map { Duration.seconds(Double(tokens.count) / max($0, 0.001)).timeAmount }
+        var connecting: [EventLoopFuture<Void>] = []
+        var finished: [EventLoopFuture<LoadResult>] = []
+        for (index, token) in tokens.enumerated() {
+            // Connects in waves: a burst of 10,000 SYNs overflows the listen backlog.
+            if connecting.count >= options.connectConcurrency { try? await connecting.removeFirst().get() }
+            let loop = group.next()
+            let established = loop.makePromise(of: Void.self)
+            let done = loop.makePromise(of: LoadResult.self)
+            let connection = MQTTLoadHandler.Connection(
+                device: index + 1, token: token, budget: budget, clock: clock, interval: interval, established: established, done: done)
+            connect(options, loop: loop, connection: connection)
+            connecting.append(established.futureResult)
+            finished.append(done.futureResult)
+        }
+        var total = LoadResult()
+        for future in finished { total.merge(try await future.get()) }
+        clock.finish(&total)
+        return total
+    }
+
+    private static func connect(_ options: MQTTLoadOptions, loop: any EventLoop, connection: MQTTLoadHandler.Connection) {
+        let version = options.version
+        let tls = options.tls
+        let host = options.load.host
+        _ = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
+                        try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    try pipeline.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: 1 << 20, version: version)))
+                    try pipeline.addHandler(MessageToByteHandler(MQTTPacketEncoder(version: version)))
+                    try pipeline.addHandler(MQTTLoadHandler(options: options, connection: connection))
+                }
+            }
+            .connect(host: host, port: options.load.port)
+    }
+}

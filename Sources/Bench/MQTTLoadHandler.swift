@@ -1,0 +1,267 @@
+import MQTTCodec
+import NIOCore
+import ProcessorAPI
+import Synchronization
+
+/// One device's connection in `bench mqtt`, on its event loop: CONNECT,
+/// then PUBLISH while the window has room (QoS 1/2) or the socket is
+/// writable (QoS 0), PUBREL on PUBREC, keep-alive pings, DISCONNECT at the end.
+final class MQTTLoadHandler: ChannelInboundHandler {
+    typealias InboundIn = MQTTPacket
+    typealias OutboundOut = MQTTPacket
+
+    /// What a connection is given by the run (Sendable, so it can be built
+    /// off the event loop and handed to the channel initializer).
+    struct Connection: Sendable {
+        let device: Int
+        let token: String
+        let budget: LoadBudget
+        let clock: LoadClock
+        let interval: TimeAmount?
+        let established: EventLoopPromise<Void>
+        let done: EventLoopPromise<LoadResult>
+    }
+
+    /// QoS 0 PUBLISHes written per turn of the event loop before yielding.
+    private static let qos0Burst = 64
+
+    private let options: MQTTLoadOptions
+    private let connection: Connection
+    private let counters: LoadCounters
+    private var result = LoadResult()
+    private var seq = 0
+    /// Packet identifier → when the PUBLISH was written.
+    private var inFlight: [UInt16: NIODeadline] = [:]
+    private var lastPacketId: UInt16 = 0
+    private var connectStart = NIODeadline.now()
+    private var connackReceived = false
+    private var establishedDone = false
+    private var exhausted = false
+    private var finished = false
+    private var nextSend = NIODeadline.now()
+    private var pumpScheduled = false
+    private var drainTimer: Scheduled<Void>?
+    private var holdTimer: Scheduled<Void>?
+    private var pingTask: RepeatedTask?
+
+    init(options: MQTTLoadOptions, connection: Connection) {
+        self.options = options
+        self.connection = connection
+        self.counters = connection.clock.counters
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connectStart = .now()
+        let connect = MQTTConnect(
+            protocolVersion: options.version, clientIdentifier: "bench-\(connection.device)", cleanStart: true, keepAlive: options.keepAlive,
+            username: connection.token)
+        context.writeAndFlush(wrapOutboundOut(.connect(connect)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .connAck(let ack):
+            connAck(ack, context: context)
+        case .pubAck(let ack), .pubComp(let ack):
+            guard let sentAt = inFlight.removeValue(forKey: ack.packetIdentifier) else { return }
+            answered(ack.reasonCode, sentAt: sentAt, packet: "puback")
+            pump(context: context)
+        case .pubRec(let ack):
+            // QoS 2 (MQTT 5.0 §4.3.3): a PUBREC below 0x80 asks for PUBREL; the
+            // message is acknowledged at PUBCOMP. A failing PUBREC ends it.
+            guard let sentAt = inFlight[ack.packetIdentifier] else { return }
+            if ack.reasonCode.rawValue >= 0x80 {
+                inFlight[ack.packetIdentifier] = nil
+                answered(ack.reasonCode, sentAt: sentAt, packet: "pubrec")
+                pump(context: context)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.pubRel(MQTTPublishAck(packetIdentifier: ack.packetIdentifier))), promise: nil)
+            }
+        case .disconnect(let disconnect):
+            result.refused["disconnect_\(hex(disconnect.reasonCode))", default: 0] += 1
+            counters.refused.add(1, ordering: .relaxed)
+            context.close(promise: nil)
+        default:
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, options.qos == .atMostOnce { pump(context: context) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        result.errors += 1
+        counters.errors.add(1, ordering: .relaxed)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A connect that failed never became active: the only call we get.
+        finish(context: context)
+    }
+
+    private func connAck(_ ack: MQTTConnAck, context: ChannelHandlerContext) {
+        guard !connackReceived else { return }
+        connackReceived = true
+        guard ack.reasonCode == .success else {
+            // 3.1.1 return codes (§3.2.2.3) are reported as sent, not as their 5.0 equivalents.
+            let code = options.version == .v311 ? MQTTReasonCode(rawValue: ack.reasonCode.connectReturnCode311) : ack.reasonCode
+            result.refused["connack_\(hex(code))", default: 0] += 1
+            counters.refused.add(1, ordering: .relaxed)
+            established()
+            context.close(promise: nil)
+            return
+        }
+        result.connected = 1
+        result.connect.record(microseconds: UInt64(max(0, (NIODeadline.now() - connectStart).nanoseconds / 1000)))
+        connection.clock.connected()
+        established()
+        if options.keepAlive > 0 {
+            let period = TimeAmount.seconds(Int64(options.keepAlive))
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                bound.value.1.writeAndFlush(bound.value.0.wrapOutboundOut(.pingReq), promise: nil)
+            }
+        }
+        if options.idle {
+            // Held until the run's deadline (or at once without one).
+            let deadline = connection.budget.deadline.map { NIODeadline.now() + (($0 - ContinuousClock.now).timeAmount) } ?? .now()
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            holdTimer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.0.disconnect(context: bound.value.1) }
+            return
+        }
+        if let interval = connection.interval {
+            // Spread the connections' sends over one interval instead of a burst.
+            nextSend = .now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
+        }
+        pump(context: context)
+    }
+
+    /// Sends what the window, the pacing and the budget allow.
+    private func pump(context: ChannelHandlerContext) {
+        guard connackReceived, !finished, !exhausted else { return drainIfDone(context: context) }
+        var written = 0
+        while canSend(context: context, written: written) {
+            if let interval = connection.interval {
+                let now = NIODeadline.now()
+                if nextSend > now {
+                    schedulePump(at: nextSend, context: context)
+                    break
+                }
+                // After a stall, do not catch up with a burst.
+                nextSend = max(nextSend + interval, now - .seconds(1))
+            }
+            guard connection.budget.take() else {
+                exhausted = true
+                break
+            }
+            publish(context: context)
+            written += 1
+        }
+        if written > 0 { context.flush() }
+        if exhausted { return drainIfDone(context: context) }
+        // QoS 0 yields after a burst so other connections on the loop get a turn.
+        if options.qos == .atMostOnce, written == Self.qos0Burst, context.channel.isWritable {
+            schedulePump(at: nil, context: context)
+        }
+    }
+
+    private func canSend(context: ChannelHandlerContext, written: Int) -> Bool {
+        if options.qos == .atMostOnce { return written < Self.qos0Burst && context.channel.isWritable }
+        return inFlight.count < options.window
+    }
+
+    private func schedulePump(at deadline: NIODeadline?, context: ChannelHandlerContext) {
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let run: @Sendable () -> Void = {
+            bound.value.0.pumpScheduled = false
+            bound.value.0.pump(context: bound.value.1)
+        }
+        if let deadline {
+            context.eventLoop.scheduleTask(deadline: deadline, run)
+        } else {
+            context.eventLoop.execute(run)
+        }
+    }
+
+    private func publish(context: ChannelHandlerContext) {
+        seq += 1
+        let body = options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: connection.device)
+        var packetId: UInt16?
+        if options.qos != .atMostOnce {
+            repeat { lastPacketId = lastPacketId == .max ? 1 : lastPacketId + 1 } while inFlight[lastPacketId] != nil
+            packetId = lastPacketId
+            inFlight[lastPacketId] = .now()
+        }
+        let publish = MQTTPublish(
+            topic: options.topic, payload: context.channel.allocator.buffer(bytes: body), qos: options.qos, packetIdentifier: packetId)
+        context.write(wrapOutboundOut(.publish(publish)), promise: nil)
+        result.sent += 1
+        counters.sent.add(1, ordering: .relaxed)
+        if options.qos == .atMostOnce {
+            // QoS 0 has no acknowledgement: written is all a client knows.
+            result.acknowledged += 1
+            counters.acknowledged.add(1, ordering: .relaxed)
+        }
+    }
+
+    private func answered(_ code: MQTTReasonCode, sentAt: NIODeadline, packet: String) {
+        if code.rawValue < 0x80 {
+            result.acknowledged += 1
+            counters.acknowledged.add(1, ordering: .relaxed)
+            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sentAt).nanoseconds / 1000)))
+        } else {
+            result.refused["\(packet)_\(hex(code))", default: 0] += 1
+            counters.refused.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// After the last send: disconnect once nothing is in flight, or after
+    /// the drain time with what is still unanswered counted as such.
+    private func drainIfDone(context: ChannelHandlerContext) {
+        guard exhausted, !finished else { return }
+        if inFlight.isEmpty { return disconnect(context: context) }
+        guard drainTimer == nil else { return }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        drainTimer = context.eventLoop.scheduleTask(in: options.drain.timeAmount) { bound.value.0.disconnect(context: bound.value.1) }
+    }
+
+    private func disconnect(context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return finish(context: context) }
+        context.writeAndFlush(wrapOutboundOut(.disconnect(MQTTDisconnect())), promise: nil)
+        context.close(promise: nil)
+    }
+
+    private func established() {
+        guard !establishedDone else { return }
+        establishedDone = true
+        connection.established.succeed(())
+    }
+
+    private func finish(context: ChannelHandlerContext) {
+        guard !finished else { return }
+        finished = true
+        if !connackReceived {
+            result.errors += 1
+            counters.errors.add(1, ordering: .relaxed)
+        }
+        result.unanswered += inFlight.count
+        inFlight.removeAll()
+        drainTimer?.cancel()
+        holdTimer?.cancel()
+        pingTask?.cancel()
+        established()
+        connection.done.succeed(result)
+    }
+
+    private func hex(_ code: MQTTReasonCode) -> String {
+        "0x" + (code.rawValue < 16 ? "0" : "") + String(code.rawValue, radix: 16)
+    }
+}
