@@ -8,12 +8,13 @@ SWIFT_BUILD_FLAGS ?=
 
 PYTHON_PACKAGES := paho-mqtt==2.2.0 aiocoap==0.4.14
 
-.PHONY: help deps venv build release run test bench-http env-example lwm2m-models clean
+.PHONY: help deps venv build release run test bench bench-http env-example lwm2m-models clean
 
 help:
 	@echo "make run         install what is missing, build (release) and start the gateway"
 	@echo "make test        install what is missing, build and run every test"
-	@echo "make bench-http  HTTP telemetry benchmark (wrk, 64 connections, 1,000 devices)"
+	@echo "make bench       the load scenarios of docs/performance.md; writes bench/results/ and the README table"
+	@echo "make bench-http  HTTP telemetry benchmark with wrk (64 connections, 1,000 devices)"
 	@echo "make deps        install the Debian packages only"
 
 # Installs only what is missing, so a second run costs nothing.
@@ -45,6 +46,11 @@ run: release
 # a dozen of them at once make every time bound a guess.
 test: build
 	swift test --skip-build --no-parallel
+
+# Scenarios, budgets and results: docs/performance.md. RUNS, DURATION and
+# SCENARIOS (comma list) narrow a run.
+bench: release
+	python3 bench/run.py
 
 bench-http: release
 	bench/http.sh

@@ -146,6 +146,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private func pump(context: ChannelHandlerContext) {
         guard connackReceived, !finished, !exhausted else { return drainIfDone(context: context) }
         var written = 0
+        var last: MQTTPublish?
         while canSend(context: context, written: written) {
             if let interval = connection.interval {
                 let now = NIODeadline.now()
@@ -160,10 +161,26 @@ final class MQTTLoadHandler: ChannelInboundHandler {
                 exhausted = true
                 break
             }
-            publish(context: context)
+            if let previous = last { context.write(wrapOutboundOut(.publish(previous)), promise: nil) }
+            last = makePublish(context: context)
             written += 1
         }
-        if written > 0 { context.flush() }
+        if let last {
+            // QoS 0 has no acknowledgement: written to the socket is all a
+            // client knows. Writes complete in order, so the burst's last
+            // write completing means all of it went out.
+            var promise: EventLoopPromise<Void>?
+            if options.qos == .atMostOnce {
+                let done = context.eventLoop.makePromise(of: Void.self)
+                let (counters, bound, count) = (counters, NIOLoopBound(self, eventLoop: context.eventLoop), written)
+                done.futureResult.whenSuccess {
+                    bound.value.result.acknowledged += count
+                    counters.acknowledged.add(count, ordering: .relaxed)
+                }
+                promise = done
+            }
+            context.writeAndFlush(wrapOutboundOut(.publish(last)), promise: promise)
+        }
         if exhausted { return drainIfDone(context: context) }
         // QoS 0 yields after a burst so other connections on the loop get a turn.
         if options.qos == .atMostOnce, written == Self.qos0Burst, context.channel.isWritable {
@@ -191,7 +208,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         }
     }
 
-    private func publish(context: ChannelHandlerContext) {
+    private func makePublish(context: ChannelHandlerContext) -> MQTTPublish {
         seq += 1
         let body = options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: connection.device)
         var packetId: UInt16?
@@ -200,16 +217,10 @@ final class MQTTLoadHandler: ChannelInboundHandler {
             packetId = lastPacketId
             inFlight[lastPacketId] = .now()
         }
-        let publish = MQTTPublish(
-            topic: options.topic, payload: context.channel.allocator.buffer(bytes: body), qos: options.qos, packetIdentifier: packetId)
-        context.write(wrapOutboundOut(.publish(publish)), promise: nil)
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
-        if options.qos == .atMostOnce {
-            // QoS 0 has no acknowledgement: written is all a client knows.
-            result.acknowledged += 1
-            counters.acknowledged.add(1, ordering: .relaxed)
-        }
+        return MQTTPublish(
+            topic: options.topic, payload: context.channel.allocator.buffer(bytes: body), qos: options.qos, packetIdentifier: packetId)
     }
 
     private func answered(_ code: MQTTReasonCode, sentAt: NIODeadline, packet: String) {
@@ -235,8 +246,12 @@ final class MQTTLoadHandler: ChannelInboundHandler {
 
     private func disconnect(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return finish(context: context) }
-        context.writeAndFlush(wrapOutboundOut(.disconnect(MQTTDisconnect())), promise: nil)
-        context.close(promise: nil)
+        // Closed once DISCONNECT is out: closing at once would discard what
+        // is still queued before it (QoS 0 bursts).
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.disconnect(MQTTDisconnect())), promise: written)
     }
 
     private func established() {
