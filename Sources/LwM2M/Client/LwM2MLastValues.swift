@@ -80,7 +80,14 @@ package struct LwM2MLastValueTap: MessageIngest {
     }
 
     package func submit(_ message: GatewayMessage) -> IngestResult {
-        let result = ingest.submit(message)
+        tapped(message, ingest.submit(message))
+    }
+
+    package func offer(_ message: GatewayMessage) -> IngestResult {
+        tapped(message, ingest.offer(message))
+    }
+
+    private func tapped(_ message: GatewayMessage, _ result: IngestResult) -> IngestResult {
         guard result == .accepted, message.kind == .telemetry || message.kind == .attributes else { return result }
         for entry in message.entries {
             // The entry's values were validated by the transport: one JSON object.

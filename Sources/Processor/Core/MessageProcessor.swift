@@ -50,6 +50,14 @@ package final class MessageProcessor: MessageIngest, Service {
     // MARK: Ingest (any thread, never suspends)
 
     package func submit(_ message: GatewayMessage) -> IngestResult {
+        take(message, countingRefusal: true)
+    }
+
+    package func offer(_ message: GatewayMessage) -> IngestResult {
+        take(message, countingRefusal: false)
+    }
+
+    private func take(_ message: GatewayMessage, countingRefusal: Bool) -> IngestResult {
         var message = message
         message.enqueuedAt = now()
         enum Decision { case refused(DropReason), queued(CheckedContinuation<Void, Never>?), inline }
@@ -70,7 +78,7 @@ package final class MessageProcessor: MessageIngest, Service {
         }
         switch decision {
         case .refused(let reason):
-            metrics.dropped(reason)
+            if countingRefusal { metrics.dropped(reason) }
             return .refused(reason)
         case .queued(let waiter):
             waiter?.resume()

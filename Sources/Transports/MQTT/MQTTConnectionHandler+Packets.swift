@@ -152,7 +152,7 @@ extension MQTTConnectionHandler {
         }
         let message = GatewayMessage(
             device: device, kind: kind, transport: .mqtt, receivedAt: receivedAt, entries: entries, completion: completion)
-        switch shared.ingest.submit(message) {
+        switch shared.ingest.offer(message) {
         case .accepted:
             metrics.messageReceived(.mqtt)
             onAccepted()
@@ -167,7 +167,7 @@ extension MQTTConnectionHandler {
             // Backpressure: keep the message and stop reading (issue: no unbounded buffering).
             holdBack(packet)
         case .refused(let reason):
-            refusePublish(publish, .serverShuttingDown, drop: nil, log: "MQTT message refused: \(reason.rawValue)")
+            refusePublish(publish, .serverShuttingDown, drop: reason, log: "MQTT message refused: \(reason.rawValue)")
         }
     }
 

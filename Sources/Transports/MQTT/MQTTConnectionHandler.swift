@@ -60,6 +60,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var backlog = CircularBuffer<MQTTPacket>()
     var readingPaused = false
     var blocked = false
+    /// The client closed its side (FIN) while packets it sent were held back.
+    var inputClosed = false
     /// Set at server shutdown: close when nothing is in flight.
     var closingWhenIdle = false
     /// A flush is scheduled for acknowledgements written without one.
@@ -143,6 +145,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// With half-closure allowed, a client's FIN arrives here instead of
+    /// closing the channel at once: what it sent before, read but held back
+    /// (queue full, or waiting for authentication), is still handled, and
+    /// the connection closes after the last of it. Closing at once dropped
+    /// those messages, QoS 0 ones included, though the client had sent them
+    /// and a DISCONNECT after them.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let event = event as? ChannelEvent, event == .inputClosed else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        inputClosed = true
+        if backlog.isEmpty, state != .authenticating { close() }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let codecError = error as? MQTTCodecError {
             metrics.error(.transport)
@@ -224,6 +240,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         while state == .connected, !blocked, let packet = backlog.popFirst() {
             handle(packet)
         }
+        if inputClosed, backlog.isEmpty { return close() }
         updateReading()
     }
 

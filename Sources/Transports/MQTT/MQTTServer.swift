@@ -65,6 +65,8 @@ package final class MQTTServer: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Without TCP_NODELAY pipelined PUBACKs wait ~40 ms on Nagle and delayed ACK.
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A client's FIN must not discard what it sent before (see userInboundEventTriggered).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations

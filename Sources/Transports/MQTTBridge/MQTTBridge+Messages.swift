@@ -60,7 +60,7 @@ extension MQTTBridge {
         let completion = MQTTBridgeCompletion(bridge: self, message: next)
         let gatewayMessage = GatewayMessage(
             device: device, kind: kind, transport: .mqttBridge, receivedAt: receivedAt, entries: entries, completion: completion)
-        if case .refused(let reason) = ingest.submit(gatewayMessage) {
+        if case .refused(let reason) = ingest.offer(gatewayMessage) {
             retryLater(next, reason)
         }
     }
