@@ -123,6 +123,29 @@ struct MessageProcessorTests {
         }
     }
 
+    @Test("a message nobody waits on (MQTT QoS 0) is never expired: it goes out late, in order, with the ones behind it")
+    func noExpiryWithoutWaiter() async throws {
+        let sink = GateSink()
+        let clock = ManualClock()
+        try await withProcessor(ProcessorConfiguration(batchSize: 10, batchTimeout: .seconds(2)), sink: sink, clock: clock) { processor in
+            sink.close()
+            #expect(processor.submit(message()) == .accepted)
+            #expect(await waitUntil { sink.batchSizes == [1] })
+            let unanswered = (0..<3).map { _ in RecordingCompletion(awaitsAnswer: false) }
+            for completion in unanswered { _ = processor.submit(message(completion: completion)) }
+            let waiting = RecordingCompletion()
+            _ = processor.submit(message(completion: waiting))
+            clock.advance(.seconds(3))
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(unanswered.allSatisfy { $0.outcome == nil }, "not failed: nobody waits for them")
+            #expect(processor.queueDepth == 4, "the look for expired messages stops at the first one nobody waits on")
+            sink.open()
+            // The waited-on message behind them expires as its batch is taken; the others are delivered.
+            #expect(await waitUntil { unanswered.allSatisfy { $0.outcome == .delivered } && waiting.outcome == .failed(.sinkTimeout) })
+            #expect(sink.batchSizes == [1, 3])
+        }
+    }
+
     @Test("after stopAccepting new messages are refused and queued ones still go out")
     func drainOnStop() async throws {
         let sink = GateSink()

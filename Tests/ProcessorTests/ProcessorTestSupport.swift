@@ -7,6 +7,8 @@ import Synchronization
 /// Records the verdict each message got.
 final class RecordingCompletion: DeliveryCompletion {
     private let outcomes = Mutex<[DeliveryOutcome]>([])
+    let awaitsAnswer: Bool
+    init(awaitsAnswer: Bool = true) { self.awaitsAnswer = awaitsAnswer }
     func complete(_ outcome: DeliveryOutcome) { outcomes.withLock { $0.append(outcome) } }
     var all: [DeliveryOutcome] { outcomes.withLock { $0 } }
     var outcome: DeliveryOutcome? { all.first }

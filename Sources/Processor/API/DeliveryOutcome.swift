@@ -38,11 +38,17 @@ package protocol DeliveryCompletion: Sendable {
 
     /// Called on `eventLoop` by such a sink, instead of `complete`.
     func completeOnEventLoop(_ outcome: DeliveryOutcome)
+
+    /// Whether someone waits for the verdict. The processor fails a message
+    /// that waited longer than BATCH_TIMEOUT so its device gets an answer in
+    /// time; a message nobody waits on is sent late rather than lost.
+    var awaitsAnswer: Bool { get }
 }
 
 extension DeliveryCompletion {
     package var eventLoop: (any EventLoop)? { nil }
     package func completeOnEventLoop(_ outcome: DeliveryOutcome) { complete(outcome) }
+    package var awaitsAnswer: Bool { true }
 }
 
 /// For messages nobody waits on (MQTT QoS 0, connectivity events): the
@@ -50,4 +56,5 @@ extension DeliveryCompletion {
 package final class UnacknowledgedCompletion: DeliveryCompletion {
     package static let shared = UnacknowledgedCompletion()
     package func complete(_ outcome: DeliveryOutcome) {}
+    package var awaitsAnswer: Bool { false }
 }

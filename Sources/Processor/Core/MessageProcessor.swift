@@ -182,7 +182,7 @@ package final class MessageProcessor: MessageIngest, Service {
             let count = min(state.queue.count, configuration.batchSize)
             batch.reserveCapacity(count)
             while batch.count < configuration.batchSize, let message = state.queue.popFirst() {
-                if message.enqueuedAt < deadline {
+                if message.enqueuedAt < deadline, message.completion.awaitsAnswer {
                     expired.append(message)
                 } else {
                     batch.append(message)
@@ -195,7 +195,9 @@ package final class MessageProcessor: MessageIngest, Service {
     }
 
     /// Fails messages that waited longer than BATCH_TIMEOUT for a busy sink.
-    /// The queue is FIFO, so only its head needs looking at.
+    /// The queue is FIFO, so only its head needs looking at. A message
+    /// nobody waits on (MQTT QoS 0) is never failed: it ends the look, and
+    /// the ones behind it are checked as batches are taken.
     private func expireLoop() async {
         let period = max(configuration.batchTimeout / 10, .milliseconds(10))
         while !Task.isCancelled {
@@ -203,7 +205,7 @@ package final class MessageProcessor: MessageIngest, Service {
             let deadline = now() - configuration.batchTimeout
             let expired = state.withLock { state -> [GatewayMessage] in
                 var expired: [GatewayMessage] = []
-                while let first = state.queue.first, first.enqueuedAt < deadline {
+                while let first = state.queue.first, first.enqueuedAt < deadline, first.completion.awaitsAnswer {
                     expired.append(state.queue.removeFirst())
                 }
                 return expired

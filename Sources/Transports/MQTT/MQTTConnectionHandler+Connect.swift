@@ -24,10 +24,16 @@ extension MQTTConnectionHandler {
             keepAlive = .milliseconds(Int64(connect.keepAlive) * 1500)
         }
         let authenticator = shared.authenticator
+        // A cached token (the common case, also for reconnect storms) is
+        // answered in place: no task, no hop back to the event loop.
+        if let cached = authenticator.cachedResult(token: token) {
+            return finishConnect(cached, clientIdentifier: connect.clientIdentifier)
+        }
+        metrics.authCacheMiss()
         let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
         let clientIdentifier = connect.clientIdentifier
         Task {
-            let result = await authenticator.authenticate(token: token)
+            let result = await authenticator.authenticateUncached(token: token)
             handler.eventLoop.execute {
                 handler.value.finishConnect(result, clientIdentifier: clientIdentifier)
             }
