@@ -63,6 +63,20 @@ struct LifecycleTests {
         #expect(result.stdout.contains("tb-gateway stopped on an error") && result.stdout.contains("Address already in use"), "\(result.stdout.suffix(2000))")
     }
 
+    @Test("a CoAP port another gateway serves stops the second one (UDP: no silent sharing of the port)")
+    func coapPortInUse() async throws {
+        let first = try await GatewayFixture.start(["COAP_ENABLED": "true"])
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment["COAP_ENABLED"] = "true"
+        environment["COAP_BIND_PORT"] = "\(first.gateway.coapPort)"
+        let result = try await runCommand(GatewayProcess.binary, ["run"], environment: environment, directory: directory, timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stdout.suffix(2000))")
+        #expect(result.stdout.contains("tb-gateway stopped on an error") && result.stdout.contains("Address already in use"), "\(result.stdout.suffix(2000))")
+        try await first.stop()
+    }
+
     @Test(".env is read, the environment wins, and config check masks secrets")
     func dotEnv() async throws {
         let directory = try makeTemporaryDirectory()

@@ -22,8 +22,8 @@ extension CoAPDeviceHandler {
     /// If none came within COAP_ACK_TIMEOUT, though the sink has the
     /// request: 5.04 Gateway Timeout.
     func clientRPC(_ device: DeviceIdentity, _ exchange: CoAPServerExchange) {
-        clientRPCCounter += 1
-        let id = "coap-" + String(clientRPCCounter)
+        // Unique over the API's sockets: the answer comes back by this id.
+        let id = "coap-" + String(api.shared.nextClientRPC())
         let handler = NIOLoopBound(self, eventLoop: exchange.eventLoop)
         let session = ClientRPCAnswerSession(transport: .coap, requestId: id) { answer in
             handler.eventLoop.execute { handler.value.clientRPCAnswered(id, answer) }

@@ -41,7 +41,7 @@ extension CoAPDeviceHandler {
             exchange.respond(CoAPResponse(code: .content, text: body, contentFormat: CoAPContentFormat.json))
             guard observation.isActive else { return }
             registration = handler.api.deviceSessions.register(deviceId: device.id, session: session)
-            handler.devices[device.id]?.observations += 1
+            handler.api.shared.observationStarted(device.id)
             if resource == .rpc { handler.api.deviceSessions.rpcReady(deviceId: device.id) }
             handler.api.logger.info(
                 "CoAP observation registered",
@@ -65,11 +65,7 @@ extension CoAPDeviceHandler {
     }
 
     private func observationEnded(_ device: DeviceIdentity, resource: CoAPObservedResource, reason: CoAPObservation.EndReason) {
-        if var state = devices[device.id] {
-            state.observations = max(0, state.observations - 1)
-            state.lastActivity = .now()
-            devices[device.id] = state
-        }
+        api.shared.observationEnded(device.id, now: .now())
         api.logger.info(
             "CoAP observation ended",
             metadata: ["device_id": "\(device.id)", "resource": "\(resource.rawValue)", "reason": "\(reason)", "transport": "coap"])
@@ -79,12 +75,8 @@ extension CoAPDeviceHandler {
 
     /// Every authenticated request keeps the device connected.
     func touch(_ device: DeviceIdentity) {
-        if devices[device.id] != nil {
-            devices[device.id]!.lastActivity = .now()
-            return
-        }
-        devices[device.id] = CoAPConnectedDevice(identity: device, lastActivity: .now(), observations: 0)
-        api.metrics.devicesConnected(.coap, devices.count)
+        guard let connected = api.shared.touch(device, now: .now()) else { return }
+        api.metrics.devicesConnected(.coap, connected)
         submitConnectivityEvent(device, #"{"event":"connected"}"#)
     }
 
@@ -99,13 +91,12 @@ extension CoAPDeviceHandler {
     /// A device with no observation and no request within COAP_SESSION_TIMEOUT is disconnected.
     private func sweepInactive() {
         let cutoff = NIODeadline.now() - configuration.sessionTimeout.timeAmount
-        let gone = devices.values.filter { $0.observations == 0 && $0.lastActivity < cutoff }
+        let (gone, left) = api.shared.sweep(cutoff: cutoff)
         guard !gone.isEmpty else { return }
         for device in gone {
-            devices[device.identity.id] = nil
-            submitConnectivityEvent(device.identity, #"{"event":"disconnected","reason":"inactive"}"#)
+            submitConnectivityEvent(device, #"{"event":"disconnected","reason":"inactive"}"#)
         }
-        api.metrics.devicesConnected(.coap, devices.count)
+        api.metrics.devicesConnected(.coap, left)
     }
 
     func stopSweep() {

@@ -12,10 +12,8 @@ import ProcessorAPI
 final class CoAPDeviceHandler: CoAPRequestHandler {
     let api: CoAPDeviceAPI
     /// Devices counted as connected: seen within COAP_SESSION_TIMEOUT or observing.
-    var devices: [String: CoAPConnectedDevice] = [:]
     var sweep: RepeatedTask?
     /// Numbers client-side RPC requests (`coap-N`, `requestId` in the record).
-    var clientRPCCounter = 0
     /// Client-side RPCs waiting for the backend's answer, by request id.
     var clientRPCs: [String: CoAPClientRPCWait] = [:]
     /// Requests waiting for a registry look-up of their token, in arrival

@@ -18,23 +18,45 @@ package final class CoAPDeviceServer: Service {
 
     package func run() async throws {
         let api = self.api
-        let endpoint = try await CoAPEndpoint.bind(configuration: api.configuration.endpoint, logger: api.logger) {
-            CoAPDeviceHandler(api: api)
+        // One socket per event loop on the same port (SO_REUSEPORT): a single
+        // UDP socket is served by one thread, which capped the API at one
+        // core. The kernel keeps each device (address and port) on one socket.
+        let loops = Array(MultiThreadedEventLoopGroup.singleton.makeIterator())
+        var endpoints: [CoAPEndpoint] = []
+        var configuration = api.configuration.endpoint
+        if configuration.port != 0, loops.count > 1 {
+            // A plain bind fails if anyone holds the port. Without this check a
+            // second gateway would join the SO_REUSEPORT group silently and
+            // take part of the devices' datagrams.
+            let probe = try await DatagramBootstrap(group: loops[0]).bind(host: configuration.host, port: configuration.port).get()
+            try await probe.close()
         }
-        let port = endpoint.localAddress?.port ?? api.configuration.endpoint.port
-        let buffer = (try? await endpoint.channel.getOption(.socketOption(.so_rcvbuf)).get()).map { "\($0)" } ?? "unknown"
+        for loop in loops {
+            let endpoint = try await CoAPEndpoint.bind(configuration: configuration, group: loop, reusePort: loops.count > 1, logger: api.logger) {
+                CoAPDeviceHandler(api: api)
+            }
+            // The first socket settles the port (0 in the tests picks one).
+            if let port = endpoint.localAddress?.port { configuration.port = port }
+            endpoints.append(endpoint)
+        }
+        let port = configuration.port
+        let buffer = (try? await endpoints[0].channel.getOption(.socketOption(.so_rcvbuf)).get()).map { "\($0)" } ?? "unknown"
         api.logger.info(
             "CoAP device API listening",
             metadata: [
-                "address": "\(api.configuration.endpoint.host)", "port": "\(port)", "transport": "coap",
+                "address": "\(api.configuration.endpoint.host)", "port": "\(port)", "transport": "coap", "sockets": "\(endpoints.count)",
                 // Linux reports twice what was granted; a value far below COAP_RECEIVE_BUFFER_SIZE means net.core.rmem_max capped it.
                 "receive_buffer": "\(buffer)",
             ])
         onListening(port)
         try? await gracefulShutdown()
         // Requests in flight get the sink's verdict (or 5.03 at COAP_ACK_TIMEOUT); new ones 5.03.
-        await endpoint.drain(timeout: api.configuration.ackTimeout + .seconds(1))
-        await endpoint.close()
+        await withTaskGroup(of: Void.self) { group in
+            for endpoint in endpoints {
+                group.addTask { await endpoint.drain(timeout: api.configuration.ackTimeout + .seconds(1)) }
+            }
+        }
+        for endpoint in endpoints { await endpoint.close() }
         api.logger.info("CoAP device API stopped")
     }
 }

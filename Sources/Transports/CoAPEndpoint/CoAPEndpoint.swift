@@ -3,6 +3,10 @@ import Logging
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A CoAP endpoint on one UDP socket, server and client at once (RFC 7252):
 /// the ThingsBoard device API serves on it, and the LwM2M server role both
 /// serves registrations and sends requests to devices from it.
@@ -20,16 +24,22 @@ package final class CoAPEndpoint: Sendable {
 
     /// Binds the socket. `makeRequestHandler` runs on the endpoint's event
     /// loop and builds the object that serves requests (nil: a client only;
-    /// requests are then answered 5.03).
+    /// requests are then answered 5.03). With `reusePort`, several endpoints
+    /// share one port (SO_REUSEPORT): the kernel gives each peer, by its
+    /// address and port, always the same socket, so a peer's exchanges stay
+    /// on one endpoint.
     package static func bind(
         configuration: CoAPEndpointConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        reusePort: Bool = false,
         logger: Logger,
         makeRequestHandler: @escaping @Sendable () -> (any CoAPRequestHandler)?
     ) async throws -> CoAPEndpoint {
         let perRead = max(1, configuration.datagramsPerRead)
         let channel = try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // No SO_REUSEADDR: on UDP it lets a second process bind the same
+            // port and take part of the datagrams without an error.
+            .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: reusePort ? 1 : 0)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(configuration.receiveBufferSize))
             .channelOption(.datagramVectorReadMessageCount, value: perRead)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: perRead * configuration.maxDatagramSize))
