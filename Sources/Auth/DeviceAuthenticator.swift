@@ -39,6 +39,17 @@ package final class DeviceAuthenticator: Sendable {
     package static let negativeCacheLimit = 10_000
 
     private let state = Mutex(State())
+
+    /// Tokens waiting for the registry. One look-up runs at a time and takes
+    /// every token queued meanwhile in one query (natural batching, as the
+    /// processor does): a reconnect storm costs a few queries, not one per
+    /// device, and concurrent requests with one token share its look-up.
+    private struct Lookups {
+        var running = false
+        var waiting: [String: [CheckedContinuation<AuthenticationResult, Never>]] = [:]
+    }
+
+    private let lookups = Mutex(Lookups())
     private let registry: DeviceRegistry
     private let ttl: Duration
     private let negativeTTL: Duration
@@ -103,27 +114,64 @@ package final class DeviceAuthenticator: Sendable {
     /// Asks the registry and fills the cache (after `cachedResult` said nil).
     package func authenticateUncached(token: String) async -> AuthenticationResult {
         guard AccessToken.isWellFormed(token) else { return .malformed }
-        let device: Device?
+        return await withCheckedContinuation { continuation in
+            let start = lookups.withLock { lookups -> Bool in
+                lookups.waiting[token, default: []].append(continuation)
+                guard !lookups.running else { return false }
+                lookups.running = true
+                return true
+            }
+            if start { Task { await self.lookUpWaiting() } }
+        }
+    }
+
+    /// Looks up what is waiting, again and again, until nothing is.
+    private func lookUpWaiting() async {
+        while true {
+            let batch = lookups.withLock { lookups -> [String: [CheckedContinuation<AuthenticationResult, Never>]]? in
+                guard !lookups.waiting.isEmpty else {
+                    lookups.running = false
+                    return nil
+                }
+                defer { lookups.waiting = [:] }
+                return lookups.waiting
+            }
+            guard let batch else { return }
+            let results = await lookUp(Array(batch.keys))
+            for (token, continuations) in batch {
+                let result = results[token] ?? .unavailable
+                for continuation in continuations { continuation.resume(returning: result) }
+            }
+        }
+    }
+
+    /// One registry query for all `tokens`; fills the cache.
+    private func lookUp(_ tokens: [String]) async -> [String: AuthenticationResult] {
+        let hashes = tokens.map(AccessToken.hash)
+        let devices: [String: Device]
         do {
-            device = try await registry.device(credential: .accessToken, value: AccessToken.hash(token))
+            devices = try await registry.devices(credential: .accessToken, values: hashes)
         } catch {
             metrics.error(.registry)
-            return .unavailable
+            return [:]
         }
-        let expires = now() + (device == nil ? negativeTTL : ttl)
-        guard let device else {
-            state.withLock { state in
-                if state.unknown.count >= Self.negativeCacheLimit { state.unknown.removeAll() }
-                state.unknown[token] = expires
+        let instant = now()
+        return state.withLock { state in
+            var results: [String: AuthenticationResult] = [:]
+            for (token, hash) in zip(tokens, hashes) {
+                guard let device = devices[hash] else {
+                    if state.unknown.count >= Self.negativeCacheLimit { state.unknown.removeAll() }
+                    state.unknown[token] = instant + negativeTTL
+                    results[token] = .unknown
+                    continue
+                }
+                let entry = Entry(deviceId: device.id, identity: device.identity, enabled: device.enabled, expires: instant + ttl)
+                state.known[token] = entry
+                if device.enabled { state.activity[device.id] = EpochClock.nowMilliseconds() }
+                results[token] = device.enabled ? .authenticated(entry.identity) : .disabled
             }
-            return .unknown
+            return results
         }
-        let entry = Entry(deviceId: device.id, identity: device.identity, enabled: device.enabled, expires: expires)
-        state.withLock { state in
-            state.known[token] = entry
-            if device.enabled { state.activity[device.id] = EpochClock.nowMilliseconds() }
-        }
-        return device.enabled ? .authenticated(entry.identity) : .disabled
     }
 
     /// Drops every cached token of one device.

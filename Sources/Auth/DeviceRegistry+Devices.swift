@@ -112,6 +112,32 @@ extension DeviceRegistry {
         }
     }
 
+    /// The devices of many credentials of one kind in one query per 500
+    /// values (a reconnect storm after a restart asks for thousands at once):
+    /// credential value → device, for the values the registry knows.
+    package func devices(credential kind: CredentialKind, values: [String]) async throws(RegistryError) -> [String: Device] {
+        guard !values.isEmpty else { return [:] }
+        return try await run {
+            try await pool.read { db in
+                var found: [String: Device] = [:]
+                for start in stride(from: 0, to: values.count, by: 500) {
+                    let chunk = Array(values[start..<min(start + 500, values.count)])
+                    let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                    let rows = try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT device_credentials.value AS credential_value, devices.* FROM device_credentials
+                            JOIN devices ON devices.id = device_credentials.device_id
+                            WHERE device_credentials.kind = ? AND device_credentials.value IN (\(placeholders))
+                            """,
+                        arguments: StatementArguments([kind.rawValue] + chunk))
+                    for row in rows { found[row["credential_value"]] = Device(row: row) }
+                }
+                return found
+            }
+        }
+    }
+
     /// Replaces the device's access token; the old one stops working at once.
     package func rotateToken(deviceId: String, token: String? = nil) async throws(RegistryError) -> String {
         let token = token ?? AccessToken.generate()

@@ -3,6 +3,7 @@ import MQTTCodec
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// `bench mqtt`: one connection per device (the access token is the
 /// CONNECT user name, as ThingsBoard devices do), each publishing telemetry
@@ -50,20 +51,22 @@ package enum MQTTLoad {
         let tokens = options.load.tokens
         // Every connection publishes 1/connections of the total rate.
         let interval = options.load.rate.map { Duration.seconds(Double(tokens.count) / max($0, 0.001)).timeAmount }
-        var connecting: [EventLoopFuture<Void>] = []
-        var finished: [EventLoopFuture<LoadResult>] = []
-        for (index, token) in tokens.enumerated() {
-            // Connects in waves: a burst of 10,000 SYNs overflows the listen backlog.
-            if connecting.count >= options.connectConcurrency { try? await connecting.removeFirst().get() }
+        // Connects in waves of `connectConcurrency` (a burst of 10,000 SYNs
+        // overflows a listen backlog): each CONNACK, or failure, starts the
+        // next connection, on the event loops, without a hop per connection.
+        let launched = group.any().makePromise(of: [EventLoopFuture<LoadResult>].self)
+        let launcher = MQTTLauncher(count: tokens.count, launched: launched) { index in
             let loop = group.next()
             let established = loop.makePromise(of: Void.self)
             let done = loop.makePromise(of: LoadResult.self)
             let connection = MQTTLoadHandler.Connection(
-                device: index + 1, token: token, budget: budget, clock: clock, interval: interval, established: established, done: done)
+                device: index + 1, token: tokens[index], budget: budget, clock: clock, interval: interval, established: established, done: done)
             connect(options, loop: loop, connection: connection)
-            connecting.append(established.futureResult)
-            finished.append(done.futureResult)
+            return (established.futureResult, done.futureResult)
         }
+        for _ in 0..<min(options.connectConcurrency, tokens.count) { launcher.launchNext() }
+        if tokens.isEmpty { launched.succeed([]) }
+        let finished = try await launched.futureResult.get()
         var total = LoadResult()
         for future in finished { total.merge(try await future.get()) }
         clock.finish(&total)
@@ -90,5 +93,46 @@ package enum MQTTLoad {
                 }
             }
             .connect(host: host, port: options.load.port)
+    }
+}
+
+/// Starts connection after connection: the next one whenever one is
+/// established (or failed), so at most the initial number are under way.
+final class MQTTLauncher: Sendable {
+    private struct State {
+        var next = 0
+        var finished: [EventLoopFuture<LoadResult>] = []
+    }
+
+    private let count: Int
+    private let state = Mutex(State())
+    private let launched: EventLoopPromise<[EventLoopFuture<LoadResult>]>
+    private let start: @Sendable (Int) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
+
+    init(
+        count: Int, launched: EventLoopPromise<[EventLoopFuture<LoadResult>]>,
+        start: @escaping @Sendable (Int) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
+    ) {
+        self.count = count
+        self.launched = launched
+        self.start = start
+    }
+
+    func launchNext() {
+        let index = state.withLock { state -> Int? in
+            guard state.next < count else { return nil }
+            defer { state.next += 1 }
+            return state.next
+        }
+        guard let index else { return }
+        let (established, done) = start(index)
+        let all = state.withLock { state -> [EventLoopFuture<LoadResult>]? in
+            state.finished.append(done)
+            return state.finished.count == count ? state.finished : nil
+        }
+        if let all { launched.succeed(all) }
+        // Through `execute`: a future already complete would run the callback
+        // at once and recurse once per failed connection.
+        established.whenComplete { [self] _ in established.eventLoop.execute { self.launchNext() } }
     }
 }

@@ -39,6 +39,44 @@ struct DeviceAuthenticatorTests {
         #expect(await isMalformed(authenticator.authenticate(token: "has space")))
     }
 
+    @Test("a storm of first look-ups at once: known, disabled, unknown and repeated tokens each get their own answer")
+    func storm() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authenticator = DeviceAuthenticator(registry: registry, ttl: .seconds(60), metrics: GatewayMetrics())
+        var expected: [String: String] = [:]
+        for number in 0..<600 {
+            let (device, token) = try await registry.createDevice(name: "storm-\(number)")
+            if number % 100 == 7 {
+                _ = try await registry.updateDevice(id: device.id, enabled: false)
+                expected[token] = "disabled"
+            } else {
+                expected[token] = device.id
+            }
+        }
+        for number in 0..<50 { expected["nobody-\(number)"] = "unknown" }
+        // Every token three times, all at once: more than one query's 500 values.
+        let tokens = Array(expected.keys) + Array(expected.keys) + Array(expected.keys)
+        let answers = await withTaskGroup(of: (String, String).self) { group in
+            for token in tokens {
+                group.addTask {
+                    switch await authenticator.authenticateUncached(token: token) {
+                    case .authenticated(let identity): (token, identity.id)
+                    case .disabled: (token, "disabled")
+                    case .unknown: (token, "unknown")
+                    case let other: (token, "\(other)")
+                    }
+                }
+            }
+            var answers: [(String, String)] = []
+            for await answer in group { answers.append(answer) }
+            return answers
+        }
+        #expect(answers.count == tokens.count)
+        #expect(answers.allSatisfy { expected[$0.0] == $0.1 }, "\(answers.filter { expected[$0.0] != $0.1 }.prefix(5))")
+        #expect(authenticator.cachedCount == 650, "every answer cached: 600 devices (disabled ones too) and 50 unknown tokens")
+    }
+
     @Test("disable, rotate and remove in this process invalidate at once")
     func invalidation() async throws {
         let (registry, directory) = try makeRegistry()
