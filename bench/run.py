@@ -10,7 +10,8 @@ bench/results/<date>-<commit>.md, bench/results/latest.md and the README
 between its bench markers.
 
 Environment: BIN (default .build/release/tb-gateway), RUNS (3), DURATION
-(seconds per run, 10), SCENARIOS (comma list, default all), NO_README=1.
+(seconds per run, 10), SCENARIOS (comma list, default all), NO_README=1,
+FROM=bench/results/X.jsonl (the table again from recorded runs).
 """
 
 import datetime
@@ -387,28 +388,45 @@ def cpu_and_rss(run):
 
 def main():
     chosen = [s for s in os.environ.get("SCENARIOS", ",".join(SCENARIOS)).split(",") if s]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    stamp = datetime.datetime.now(datetime.timezone.utc)
-    machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {os.uname().machine}, {os.uname().release}"
     results_dir = os.path.join(ROOT, "bench", "results")
     os.makedirs(results_dir, exist_ok=True)
-    name = f"{stamp:%Y-%m-%d}-{commit}"
-    jsonl = open(os.path.join(results_dir, name + ".jsonl"), "w")
+    source = os.environ.get("FROM")
+    if source:
+        # The table again from recorded runs, without running anything.
+        lines = [json.loads(line) for line in open(source) if line.strip()]
+        first = lines[0]
+        commit, dirty, machine = first["commit"], first["dirty"], first["machine"]
+        stamp = datetime.datetime.fromisoformat(first["date"])
+        duration, name = first["durationSeconds"], os.path.basename(source)[:-len(".jsonl")]
+        recorded = {}
+        for line in lines:
+            recorded.setdefault(line["scenario"], []).append(line["result"])
+        chosen = [s for s in SCENARIOS if s in recorded]
+        runs_count = max(len(v) for v in recorded.values())
+    else:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "unknown"
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
+        stamp = datetime.datetime.now(datetime.timezone.utc)
+        machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB, {os.uname().machine}, {os.uname().release}"
+        duration, name, runs_count = DURATION, f"{stamp:%Y-%m-%d}-{commit}", RUNS
+        jsonl = open(os.path.join(results_dir, name + ".jsonl"), "w")
     registries = {}
     rows = []
     for scenario in chosen:
-        function, devices = SCENARIOS[scenario]
-        if devices not in registries:
-            registries[devices] = provision(max(devices, 100))
-        runs = []
-        for number in range(1, RUNS + 1):
-            log(f"bench: {scenario} run {number}/{RUNS}")
-            result = function(registries[devices])
-            runs.append(result)
-            jsonl.write(json.dumps({"scenario": scenario, "run": number, "date": stamp.isoformat(timespec="seconds"), "commit": commit,
-                                    "dirty": bool(dirty), "machine": machine, "durationSeconds": DURATION, "result": result}) + "\n")
-            jsonl.flush()
+        if source:
+            runs = recorded[scenario]
+        else:
+            function, devices = SCENARIOS[scenario]
+            if devices not in registries:
+                registries[devices] = provision(max(devices, 100))
+            runs = []
+            for number in range(1, RUNS + 1):
+                log(f"bench: {scenario} run {number}/{RUNS}")
+                result = function(registries[devices])
+                runs.append(result)
+                jsonl.write(json.dumps({"scenario": scenario, "run": number, "date": stamp.isoformat(timespec="seconds"), "commit": commit,
+                                        "dirty": dirty, "machine": machine, "durationSeconds": DURATION, "result": result}) + "\n")
+                jsonl.flush()
         cpus = [c for c, _ in map(cpu_and_rss, runs) if c is not None]
         rsss = [r for _, r in map(cpu_and_rss, runs) if r is not None]
         for label, get, budget in FIGURES[scenario]:
@@ -421,17 +439,20 @@ def main():
                 verdict = f"{op} {bound:g}: {'met' if ok else 'MISSED'}"
             rows.append((scenario, label, value, values, verdict, median(cpus), median(rsss)))
             log(f"bench: {label}: {value:.2f} {verdict}")
-    jsonl.close()
+    if not source:
+        jsonl.close()
     for path in registries.values():
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     table = [f"Measured {stamp:%Y-%m-%d %H:%M} UTC on {machine}, commit {commit}{' (uncommitted changes)' if dirty else ''}; "
-             f"median of {RUNS} runs of {DURATION:g} s, release build, embedded Kafka, 100-byte-class JSON "
+             f"median of {runs_count} runs of {duration:g} s, release build, embedded Kafka, 100-byte-class JSON "
              f"(raw runs: bench/results/{name}.jsonl).", "",
              "| scenario | figure | median | runs | budget | gateway CPU s | gateway peak RSS MiB |",
              "|---|---|---:|---|---|---:|---:|"]
     for scenario, label, value, values, verdict, cpu, rss in rows:
-        runs = ", ".join(f"{v:.1f}" for v in values)
-        table.append(f"| {scenario} | {label} | {value:,.1f} | {runs} | {verdict} | {cpu:.1f} | {rss:.0f} |")
+        def number(v):
+            return f"{v:,.2f}" if abs(v) < 10 else f"{v:,.1f}"
+        runs = ", ".join(number(v) for v in values)
+        table.append(f"| {scenario} | {label} | {number(value)} | {runs} | {verdict} | {cpu:.1f} | {rss:.0f} |")
     text = "\n".join(table) + "\n"
     open(os.path.join(results_dir, name + ".md"), "w").write(text)
     open(os.path.join(results_dir, "latest.md"), "w").write(text)
