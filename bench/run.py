@@ -39,7 +39,21 @@ def log(line):
     print(line, file=sys.stderr, flush=True)
 
 
-class Gateway:
+class Measured:
+    """A server process whose CPU time and memory are read from /proc."""
+
+    def cpu_seconds(self):
+        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / HZ
+
+    def status(self, key):
+        for line in open(f"/proc/{self.process.pid}/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+class Gateway(Measured):
     """A release gateway in a temporary directory, with a copy of a provisioned registry."""
 
     def __init__(self, registry, extra=None):
@@ -71,15 +85,6 @@ class Gateway:
             time.sleep(0.1)
         raise RuntimeError("gateway did not start")
 
-    def cpu_seconds(self):
-        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / HZ
-
-    def status(self, key):
-        for line in open(f"/proc/{self.process.pid}/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-        return 0.0
 
     def metric(self, name, **labels):
         text = subprocess.run(["curl", "-sf", f"http://127.0.0.1:{PORTS['METRICS_PORT']}/metrics"], capture_output=True, text=True).stdout
@@ -111,7 +116,7 @@ class Gateway:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class Mosquitto:
+class Mosquitto(Measured):
     """Debian's mosquitto 2.0 as the reference broker: no persistence, TCP_NODELAY on."""
 
     def __init__(self):
@@ -125,15 +130,6 @@ class Mosquitto:
         self.process = subprocess.Popen(["/usr/sbin/mosquitto", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
 
-    def cpu_seconds(self):
-        fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / HZ
-
-    def status(self, key):
-        for line in open(f"/proc/{self.process.pid}/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-        return 0.0
 
     def stop(self):
         self.process.terminate()

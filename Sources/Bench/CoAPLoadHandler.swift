@@ -44,7 +44,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
     private var separate: [CoAPToken: NIODeadline] = [:]
     private var exhausted = false
     private var finished = false
-    private var nextSend = NIODeadline.now()
+    private var pacer: SendPacer
     private var pumpScheduled = false
     private var timer: RepeatedTask?
     private var drainDeadline: NIODeadline?
@@ -53,6 +53,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         self.options = options
         self.peer = peer
         self.counters = peer.clock.counters
+        self.pacer = SendPacer(interval: peer.interval)
         self.uriPath = ["api", "v1", peer.token, "telemetry"]
     }
 
@@ -64,9 +65,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) { _ in
             bound.value.0.tick(context: bound.value.1)
         }
-        if let interval = peer.interval {
-            nextSend = .now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
-        }
+        pacer.start()
         pump(context: context)
     }
 
@@ -113,13 +112,9 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         guard !finished, !exhausted else { return checkDrained() }
         var written = 0
         while outstanding.count + separate.count < options.window {
-            if let interval = peer.interval {
-                let now = NIODeadline.now()
-                if nextSend > now {
-                    schedulePump(at: nextSend, context: context)
-                    break
-                }
-                nextSend = max(nextSend + interval, now - .seconds(1))
+            if let wait = pacer.wait() {
+                schedulePump(at: wait, context: context)
+                break
             }
             guard peer.budget.take() else {
                 exhausted = true

@@ -175,3 +175,30 @@ final class LoadClock: Sendable {
         }
     }
 }
+
+/// Paces one connection's sends to an interval (its share of `--rate`).
+/// Used on the connection's event loop only.
+struct SendPacer {
+    let interval: TimeAmount?
+    private var next = NIODeadline.now()
+
+    init(interval: TimeAmount?) {
+        self.interval = interval
+    }
+
+    /// Spreads the connections' first sends over one interval instead of a burst.
+    mutating func start() {
+        guard let interval else { return }
+        next = .now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
+    }
+
+    /// nil: send now (and the next send is booked); otherwise when to try again.
+    mutating func wait() -> NIODeadline? {
+        guard let interval else { return nil }
+        let now = NIODeadline.now()
+        if next > now { return next }
+        // After a stall, do not catch up with a burst.
+        next = max(next + interval, now - .seconds(1))
+        return nil
+    }
+}

@@ -38,7 +38,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private var establishedDone = false
     private var exhausted = false
     private var finished = false
-    private var nextSend = NIODeadline.now()
+    private var pacer: SendPacer
     private var pumpScheduled = false
     private var drainTimer: Scheduled<Void>?
     private var holdTimer: Scheduled<Void>?
@@ -48,6 +48,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         self.options = options
         self.connection = connection
         self.counters = connection.clock.counters
+        self.pacer = SendPacer(interval: connection.interval)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -135,10 +136,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
             holdTimer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.0.disconnect(context: bound.value.1) }
             return
         }
-        if let interval = connection.interval {
-            // Spread the connections' sends over one interval instead of a burst.
-            nextSend = .now() + .nanoseconds(Int64.random(in: 0..<max(1, interval.nanoseconds)))
-        }
+        pacer.start()
         pump(context: context)
     }
 
@@ -148,14 +146,9 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         var written = 0
         var last: MQTTPublish?
         while canSend(context: context, written: written) {
-            if let interval = connection.interval {
-                let now = NIODeadline.now()
-                if nextSend > now {
-                    schedulePump(at: nextSend, context: context)
-                    break
-                }
-                // After a stall, do not catch up with a burst.
-                nextSend = max(nextSend + interval, now - .seconds(1))
+            if let wait = pacer.wait() {
+                schedulePump(at: wait, context: context)
+                break
             }
             guard connection.budget.take() else {
                 exhausted = true
