@@ -26,6 +26,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         var token: CoAPToken
         var datagram: ByteBuffer
         let sentAt: NIODeadline
+        let seq: Int
         var timeout: TimeAmount
         var retryAt: NIODeadline
         var retransmissions = 0
@@ -40,8 +41,8 @@ final class CoAPLoadHandler: ChannelInboundHandler {
     private var messageId = UInt16.random(in: .min ... .max)
     private var tokenCounter = UInt64.random(in: 0..<(1 << 32))
     private var outstanding: [UInt16: Outstanding] = [:]
-    /// Acknowledged with an empty ACK, the response to come separately: token → send time.
-    private var separate: [CoAPToken: NIODeadline] = [:]
+    /// Acknowledged with an empty ACK, the response to come separately: token → send time and sequence number.
+    private var separate: [CoAPToken: (sentAt: NIODeadline, seq: Int)] = [:]
     private var exhausted = false
     private var finished = false
     private var pacer: SendPacer
@@ -82,18 +83,18 @@ final class CoAPLoadHandler: ChannelInboundHandler {
             if message.type == .reset {
                 refused("rst")
             } else if message.code.isEmpty {
-                separate[request.token] = request.sentAt
+                separate[request.token] = (request.sentAt, request.seq)
                 return
             } else {
-                answered(message.code, sentAt: request.sentAt)
+                answered(message.code, sent: (request.sentAt, request.seq))
             }
         case .confirmable, .nonConfirmable:
             if message.type == .confirmable {
                 let ack = CoAPMessage.empty(.acknowledgement, messageId: message.messageId)
                 context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ack.encoded())), promise: nil)
             }
-            guard message.code.isResponse, let sentAt = separate.removeValue(forKey: message.token) else { return }
-            answered(message.code, sentAt: sentAt)
+            guard message.code.isResponse, let sent = separate.removeValue(forKey: message.token) else { return }
+            answered(message.code, sent: sent)
         }
         pump(context: context)
     }
@@ -152,7 +153,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         // ACK_TIMEOUT × a random factor in [1, ACK_RANDOM_FACTOR] (RFC 7252 §4.2).
         let timeout = TimeAmount.nanoseconds(Int64(Double(options.ackTimeout.timeAmount.nanoseconds) * Double.random(in: 1...1.5)))
         let now = NIODeadline.now()
-        outstanding[messageId] = Outstanding(token: token, datagram: datagram, sentAt: now, timeout: timeout, retryAt: now + timeout)
+        outstanding[messageId] = Outstanding(token: token, datagram: datagram, sentAt: now, seq: seq, timeout: timeout, retryAt: now + timeout)
         context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer.server, data: datagram)), promise: nil)
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
@@ -189,11 +190,12 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         }
     }
 
-    private func answered(_ code: CoAPCode, sentAt: NIODeadline) {
+    private func answered(_ code: CoAPCode, sent: (sentAt: NIODeadline, seq: Int)) {
         if code.isSuccess {
             result.acknowledged += 1
             counters.acknowledged.add(1, ordering: .relaxed)
-            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sentAt).nanoseconds / 1000)))
+            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sent.sentAt).nanoseconds / 1000)))
+            if options.load.recordAcknowledged { result.acknowledgedSeqs[peer.token, default: []].append(sent.seq) }
         } else {
             refused(code.description)
         }

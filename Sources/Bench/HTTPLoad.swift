@@ -75,6 +75,8 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private var sequences: [Int]
     private var next = 0
     private var sentAt = NIODeadline.now()
+    /// The request on the wire: which device, which sequence number.
+    private var current = (device: 0, seq: 0)
     private var status: HTTPResponseStatus = .ok
     private var result = LoadResult()
     private var nextSend = NIODeadline.now()
@@ -116,6 +118,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         let device = next % devices.count
         next += 1
         sequences[device] += 1
+        current = (device, sequences[device])
         let now = EpochClock.nowMilliseconds()
         let body = options.template.render(seq: sequences[device], ts: now, device: devices[device].number)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/api/v1/\(devices[device].token)/telemetry")
@@ -142,6 +145,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
                 result.acknowledged += 1
                 counters.acknowledged.add(1, ordering: .relaxed)
                 result.latency.record(microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
+                if options.recordAcknowledged { result.acknowledgedSeqs[devices[current.device].token, default: []].append(current.seq) }
             } else {
                 result.refused[String(status.code), default: 0] += 1
                 counters.refused.add(1, ordering: .relaxed)

@@ -14,6 +14,8 @@ package struct LoadOptions: Sendable {
     /// Messages per second over all connections; nil: as fast as answers come.
     package var rate: Double?
     package var template: BenchTemplate
+    /// Keep every acknowledged sequence number, per token (`--acknowledged`).
+    package var recordAcknowledged = false
 
     package init(
         host: String, port: Int, tokens: [String], connections: Int, count: Int?, duration: Duration?, rate: Double?, template: BenchTemplate
@@ -50,8 +52,15 @@ package struct LoadResult: Sendable {
     /// Acknowledgements per second over the steady window: the run's whole
     /// seconds without the first and the last (ramp-up and drain).
     package var steadyRate: Double?
+    /// Token → acknowledged sequence numbers, when the options ask for them.
+    package var acknowledgedSeqs: [String: [Int]] = [:]
 
     package init() {}
+
+    /// Lines `<token> <seq>`, one per acknowledged message, for `bench verify --acknowledged`.
+    package var acknowledgedLines: String {
+        acknowledgedSeqs.sorted { $0.key < $1.key }.flatMap { token, seqs in seqs.map { "\(token) \($0)\n" } }.joined()
+    }
 
     mutating func merge(_ other: LoadResult) {
         sent += other.sent
@@ -61,6 +70,7 @@ package struct LoadResult: Sendable {
         unanswered += other.unanswered
         retransmitted += other.retransmitted
         connected += other.connected
+        acknowledgedSeqs.merge(other.acknowledgedSeqs) { $0 + $1 }
         latency.merge(other.latency)
         connect.merge(other.connect)
     }

@@ -30,8 +30,8 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private let counters: LoadCounters
     private var result = LoadResult()
     private var seq = 0
-    /// Packet identifier → when the PUBLISH was written.
-    private var inFlight: [UInt16: NIODeadline] = [:]
+    /// Packet identifier → when the PUBLISH was written, and its sequence number.
+    private var inFlight: [UInt16: (sentAt: NIODeadline, seq: Int)] = [:]
     private var lastPacketId: UInt16 = 0
     private var connectStart = NIODeadline.now()
     private var connackReceived = false
@@ -64,16 +64,16 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         case .connAck(let ack):
             connAck(ack, context: context)
         case .pubAck(let ack), .pubComp(let ack):
-            guard let sentAt = inFlight.removeValue(forKey: ack.packetIdentifier) else { return }
-            answered(ack.reasonCode, sentAt: sentAt, packet: "puback")
+            guard let sent = inFlight.removeValue(forKey: ack.packetIdentifier) else { return }
+            answered(ack.reasonCode, sent: sent, packet: "puback")
             pump(context: context)
         case .pubRec(let ack):
             // QoS 2 (MQTT 5.0 §4.3.3): a PUBREC below 0x80 asks for PUBREL; the
             // message is acknowledged at PUBCOMP. A failing PUBREC ends it.
-            guard let sentAt = inFlight[ack.packetIdentifier] else { return }
+            guard let sent = inFlight[ack.packetIdentifier] else { return }
             if ack.reasonCode.rawValue >= 0x80 {
                 inFlight[ack.packetIdentifier] = nil
-                answered(ack.reasonCode, sentAt: sentAt, packet: "pubrec")
+                answered(ack.reasonCode, sent: sent, packet: "pubrec")
                 pump(context: context)
             } else {
                 context.writeAndFlush(wrapOutboundOut(.pubRel(MQTTPublishAck(packetIdentifier: ack.packetIdentifier))), promise: nil)
@@ -165,10 +165,14 @@ final class MQTTLoadHandler: ChannelInboundHandler {
             var promise: EventLoopPromise<Void>?
             if options.qos == .atMostOnce {
                 let done = context.eventLoop.makePromise(of: Void.self)
-                let (counters, bound, count) = (counters, NIOLoopBound(self, eventLoop: context.eventLoop), written)
+                let (counters, bound, count, lastSeq) = (counters, NIOLoopBound(self, eventLoop: context.eventLoop), written, seq)
                 done.futureResult.whenSuccess {
-                    bound.value.result.acknowledged += count
+                    let handler = bound.value
+                    handler.result.acknowledged += count
                     counters.acknowledged.add(count, ordering: .relaxed)
+                    if handler.options.load.recordAcknowledged {
+                        handler.result.acknowledgedSeqs[handler.connection.token, default: []].append(contentsOf: (lastSeq - count + 1)...lastSeq)
+                    }
                 }
                 promise = done
             }
@@ -208,7 +212,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         if options.qos != .atMostOnce {
             repeat { lastPacketId = lastPacketId == .max ? 1 : lastPacketId + 1 } while inFlight[lastPacketId] != nil
             packetId = lastPacketId
-            inFlight[lastPacketId] = .now()
+            inFlight[lastPacketId] = (.now(), seq)
         }
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
@@ -216,11 +220,12 @@ final class MQTTLoadHandler: ChannelInboundHandler {
             topic: options.topic, payload: context.channel.allocator.buffer(bytes: body), qos: options.qos, packetIdentifier: packetId)
     }
 
-    private func answered(_ code: MQTTReasonCode, sentAt: NIODeadline, packet: String) {
+    private func answered(_ code: MQTTReasonCode, sent: (sentAt: NIODeadline, seq: Int), packet: String) {
         if code.rawValue < 0x80 {
             result.acknowledged += 1
             counters.acknowledged.add(1, ordering: .relaxed)
-            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sentAt).nanoseconds / 1000)))
+            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sent.sentAt).nanoseconds / 1000)))
+            if options.load.recordAcknowledged { result.acknowledgedSeqs[connection.token, default: []].append(sent.seq) }
         } else {
             result.refused["\(packet)_\(hex(code))", default: 0] += 1
             counters.refused.add(1, ordering: .relaxed)

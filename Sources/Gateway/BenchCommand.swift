@@ -27,7 +27,7 @@ struct BenchCommand: ParsableCommand {
         @Option(help: "The topic to read.")
         var topic = "tb.telemetry"
 
-        @Option(help: "File of acknowledged messages, one '<device id> <seq>' per line; without it 1 to the highest seq of each device is expected.")
+        @Option(help: "File of acknowledged messages, one '<device id or name> <seq>' per line (bench mqtt|http|coap --acknowledged writes it with tokens, which --provision uses as names); without it 1 to the highest seq of each device is expected.")
         var acknowledged: String?
 
         @Option(help: "Seconds to read the topic to its end.")
@@ -46,14 +46,19 @@ struct BenchCommand: ParsableCommand {
             }
             var verifier = SequenceVerifier()
             var unreadable = 0
+            var ids: [String: String] = [:]
             for record in records {
                 guard let parsed = BenchRecord(record) else {
                     unreadable += 1
                     continue
                 }
+                if let name = parsed.name { ids[name] = parsed.device }
                 verifier.add(device: parsed.device, seq: parsed.seq, sentAt: parsed.sentAt, recordedAt: record.timestamp)
             }
-            let expected = try acknowledged.map(Self.readAcknowledged)
+            // Devices named in the file are found by id or, failing that, by name.
+            let expected = try acknowledged.map(Self.readAcknowledged).map { file in
+                Dictionary(file.map { (ids[$0.key] ?? $0.key, $0.value) }, uniquingKeysWith: +)
+            }
             let reports = verifier.reports(acknowledged: expected)
             let summary = BenchVerifySummary(records: records.count, unreadable: unreadable, reports: reports, latency: verifier.latency)
             print(json ? summary.json : summary.text)  // allowed: CLI output
@@ -83,6 +88,7 @@ struct BenchCommand: ParsableCommand {
 /// the key (device id) and `values.seq` / `values.ts` of the bench payload.
 struct BenchRecord {
     let device: String
+    let name: String?
     let seq: Int
     let sentAt: Int64?
 
@@ -92,6 +98,7 @@ struct BenchRecord {
             let device = record.key ?? (object["deviceId"] as? String)
         else { return nil }
         self.device = device
+        self.name = object["deviceName"] as? String
         self.seq = seq
         self.sentAt = (values["ts"] as? NSNumber)?.int64Value
     }

@@ -36,6 +36,9 @@ struct LoadArguments: ParsableArguments {
     @Option(help: "Pad the payload to this many bytes.")
     var size: Int?
 
+    @Option(help: "Write '<token> <seq>' for every acknowledged message to this file (for bench verify --acknowledged).")
+    var acknowledged: String?
+
     @Flag(help: "One JSON object instead of text.")
     var json = false
 
@@ -64,9 +67,11 @@ struct LoadArguments: ParsableArguments {
             throw ExitCode(2)
         }
         if provision { try await Self.provision(tokens) }
-        return LoadOptions(
+        var options = LoadOptions(
             host: host, port: port, tokens: tokens, connections: connections ?? tokens.count,
             count: count ?? (duration == nil ? 10_000 : nil), duration: duration.map { .seconds($0) }, rate: rate, template: payload)
+        options.recordAcknowledged = acknowledged != nil
+        return options
     }
 
     func progress(_ command: String) -> (@Sendable (String) -> Void)? {
@@ -74,7 +79,13 @@ struct LoadArguments: ParsableArguments {
         return quiet ? nil : report
     }
 
-    func print(_ result: LoadResult, command: String) {
+    func print(_ result: LoadResult, command: String) throws {
+        if let acknowledged {
+            guard FileManager.default.createFile(atPath: acknowledged, contents: Data(result.acknowledgedLines.utf8)) else {
+                printError("bench \(command): cannot write \(acknowledged)")
+                throw ExitCode(2)
+            }
+        }
         Swift.print(json ? result.json : "bench \(command): " + result.json)  // allowed: CLI output
     }
 
@@ -157,7 +168,7 @@ extension BenchCommand {
             let mqtt = MQTTLoadOptions(
                 load: options, qos: level, window: window, version: version, tls: tls, keepAlive: UInt16(keepAlive), idle: idle,
                 connectConcurrency: connectConcurrency, drain: .seconds(drain), topic: topic)
-            load.print(try await MQTTLoad.run(mqtt, progress: load.progress("mqtt")), command: "mqtt")
+            try load.print(try await MQTTLoad.run(mqtt, progress: load.progress("mqtt")), command: "mqtt")
         }
 
         private func tlsContext() throws -> NIOSSLContext {
@@ -190,7 +201,7 @@ extension BenchCommand {
         func run() async throws {
             let (_, host, port) = try load.endpoint(url, schemes: ["http": 80], command: "http")
             let options = try await load.options(command: "http", host: host, port: port, connections: connections)
-            load.print(try await HTTPLoad.run(options, progress: load.progress("http")), command: "http")
+            try load.print(try await HTTPLoad.run(options, progress: load.progress("http")), command: "http")
         }
     }
 
@@ -214,7 +225,7 @@ extension BenchCommand {
             let (_, host, port) = try load.endpoint(url, schemes: ["coap": 5683], command: "coap")
             let options = try await load.options(command: "coap", host: host, port: port, connections: nil)
             let coap = CoAPLoadOptions(load: options, window: window, drain: .seconds(drain))
-            load.print(try await CoAPLoad.run(coap, progress: load.progress("coap")), command: "coap")
+            try load.print(try await CoAPLoad.run(coap, progress: load.progress("coap")), command: "coap")
         }
     }
 }

@@ -17,9 +17,9 @@ struct BenchVerifyTests {
         #"\#(device)|{"deviceId":"\#(device)","deviceName":"n","deviceType":"t","ts":\#(ts),"values":{"seq":\#(seq),"ts":\#(ts)},"transport":"mqtt","receivedAt":\#(ts)}"#
     }
 
-    func verify(_ kafka: EmbeddedKafkaCluster, _ topic: String) async throws -> (CommandResult, [String: Any]) {
+    func verify(_ kafka: EmbeddedKafkaCluster, _ topic: String, _ extra: [String] = []) async throws -> (CommandResult, [String: Any]) {
         let result = try await runCommand(
-            GatewayProcess.binary, ["bench", "verify", "--bootstrap-servers", kafka.bootstrapServers, "--topic", topic, "--json", "--timeout", "30"])
+            GatewayProcess.binary, ["bench", "verify", "--bootstrap-servers", kafka.bootstrapServers, "--topic", topic, "--json", "--timeout", "30"] + extra)
         let json = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         return (result, json)
     }
@@ -55,7 +55,7 @@ struct BenchVerifyTests {
         let fixture = try await GatewayFixture.start()
         let run = try await fixture.gateway.cli([
             "bench", "http", "--url", fixture.gateway.baseURL, "--tokens-pattern", "bench-{n}", "--devices", "5", "--provision",
-            "--connections", "3", "--count", "300", "--size", "100", "--json",
+            "--connections", "3", "--count", "300", "--size", "100", "--json", "--acknowledged", fixture.directory + "/http-acked.txt",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("5 devices provisioned"), "\(run.stderr)")
@@ -69,6 +69,8 @@ struct BenchVerifyTests {
             return json["records"] as? Int == 300
         }, "\(json)")
         #expect(json["passed"] as? Bool == true && json["devices"] as? Int == 5, "\(json)")
+        let (exact, exactJSON) = try await verify(fixture.kafka, "tb.telemetry", ["--acknowledged", fixture.directory + "/http-acked.txt"])
+        #expect(exact.status == 0 && exactJSON["devices"] as? Int == 5 && exactJSON["missing"] as? Int == 0, "\(exact.stdout)")
         // A paced run by duration prints a progress line every second on standard error.
         let paced = try await fixture.gateway.cli([
             "bench", "http", "--url", fixture.gateway.baseURL, "--devices", "5", "--connections", "2", "--duration", "2.5", "--rate", "40", "--json",
@@ -102,14 +104,26 @@ struct BenchVerifyTests {
         // client sent before its DISCONNECT and FIN is still forwarded.
         let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true", "QUEUE_CAPACITY": "64"])
         let url = "mqtt://127.0.0.1:\(fixture.gateway.mqttPort)"
+        let acked = fixture.directory + "/acked.txt"
         let (qos1, one) = try await runJSON(fixture, [
-            "mqtt", "--url", url, "--devices", "4", "--provision", "--qos", "1", "--window", "8", "--count", "400", "--quiet",
+            "mqtt", "--url", url, "--devices", "4", "--provision", "--qos", "1", "--window", "8", "--count", "400", "--quiet", "--acknowledged", acked,
         ])
         #expect(qos1.status == 0, "\(qos1.stderr)")
         #expect(one["sent"] as? Int == 400 && one["acknowledged"] as? Int == 400 && one["connected"] as? Int == 4, "\(qos1.stdout)")
         #expect((one["latencyMs"] as? [String: Any])?["p99"] != nil && (one["connectMs"] as? [String: Any])?["p50"] != nil, "\(qos1.stdout)")
         let afterOne = try await verifyAll(fixture, "tb.telemetry", count: 400)
         #expect(afterOne["passed"] as? Bool == true && afterOne["devices"] as? Int == 4, "\(afterOne)")
+        // The acknowledgement list names each message once, by token: 1…n per device.
+        let lines = try String(contentsOfFile: acked, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        let perDevice = Dictionary(grouping: lines, by: { String($0[0]) }).mapValues { $0.compactMap { Int($0[1]) } }
+        #expect(lines.count == 400 && perDevice.count == 4, "\(lines.prefix(5))")
+        #expect(perDevice.values.allSatisfy { $0 == Array(1...$0.count) }, "\(perDevice.mapValues(\.count))")
+        let (exact, exactJSON) = try await verify(fixture.kafka, "tb.telemetry", ["--acknowledged", acked])
+        #expect(exact.status == 0 && exactJSON["missing"] as? Int == 0, "\(exact.stdout)")
+        // A message acknowledged but not in Kafka is reported missing (exit 1).
+        try (String(contentsOfFile: acked, encoding: .utf8) + "bench-2 5000\n").write(toFile: acked, atomically: true, encoding: .utf8)
+        let (gap, gapJSON) = try await verify(fixture.kafka, "tb.telemetry", ["--acknowledged", acked])
+        #expect(gap.status == 1 && gapJSON["missing"] as? Int == 1, "\(gap.stdout)")
 
         // The same devices again on 5.0 at QoS 2: their sequences start over,
         // so this run goes to devices 5-8 instead.
@@ -146,6 +160,7 @@ struct BenchVerifyTests {
         let url = "coap://127.0.0.1:\(fixture.gateway.coapPort)"
         let (run, result) = try await runJSON(fixture, [
             "coap", "--url", url, "--devices", "4", "--provision", "--window", "8", "--count", "400", "--quiet",
+            "--acknowledged", fixture.directory + "/coap-acked.txt",
         ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(result["sent"] as? Int == 400 && result["acknowledged"] as? Int == 400 && result["unanswered"] as? Int == 0, "\(run.stdout)")
@@ -153,6 +168,8 @@ struct BenchVerifyTests {
         #expect(result["retransmitted"] is Int && result["connected"] as? Int == 4, "\(run.stdout)")
         let verified = try await verifyAll(fixture, "tb.telemetry", count: 400)
         #expect(verified["passed"] as? Bool == true && verified["devices"] as? Int == 4, "\(verified)")
+        let (exact, exactJSON) = try await verify(fixture.kafka, "tb.telemetry", ["--acknowledged", fixture.directory + "/coap-acked.txt"])
+        #expect(exact.status == 0 && exactJSON["devices"] as? Int == 4 && exactJSON["missing"] as? Int == 0, "\(exact.stdout)")
         let (_, refused) = try await runJSON(fixture, ["coap", "--url", url, "--tokens-pattern", "nobody-{n}", "--devices", "1", "--count", "3", "--quiet"])
         #expect(refused["refused"] as? [String: Int] == ["4.01": 3] && refused["acknowledged"] as? Int == 0, "\(refused)")
         try await fixture.stop()
