@@ -163,6 +163,15 @@ def measured(server, run):
     return result
 
 
+def on_fresh_gateway(registry, args, extra=None):
+    """One bench run against a gateway of its own, measured."""
+    gateway = Gateway(registry, extra)
+    try:
+        return measured(gateway, lambda: bench(args))
+    finally:
+        gateway.stop()
+
+
 def mqtt_args(url, devices, extra):
     return ["mqtt", "--url", url, "--devices", str(devices)] + extra
 
@@ -170,11 +179,7 @@ def mqtt_args(url, devices, extra):
 def scenario_mqtt_qos1(registry):
     """MQTT QoS 1, 100 connections, 16 in flight each, against the gateway and mosquitto."""
     load = ["--qos", "1", "--window", "16", "--duration", str(DURATION)]
-    gateway = Gateway(registry)
-    try:
-        gw = measured(gateway, lambda: bench(mqtt_args(f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 100, load)))
-    finally:
-        gateway.stop()
+    gw = on_fresh_gateway(registry, mqtt_args(f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 100, load))
     mosquitto = Mosquitto()
     try:
         mq = measured(mosquitto, lambda: bench(mqtt_args(f"mqtt://127.0.0.1:{MOSQUITTO_PORT}", 100, load)))
@@ -185,13 +190,8 @@ def scenario_mqtt_qos1(registry):
 
 def scenario_mqtt_fixed(registry):
     """MQTT QoS 1 at a fixed 10,000 msg/s over 1,000 connections."""
-    gateway = Gateway(registry)
-    try:
-        return measured(gateway, lambda: bench(mqtt_args(
-            f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 1000,
-            ["--qos", "1", "--window", "16", "--rate", "10000", "--duration", str(DURATION)])))
-    finally:
-        gateway.stop()
+    return on_fresh_gateway(registry, mqtt_args(
+        f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 1000, ["--qos", "1", "--window", "16", "--rate", "10000", "--duration", str(DURATION)]))
 
 
 def scenario_mqtt_qos0(registry):
@@ -239,22 +239,14 @@ def scenario_mqtt_qos0(registry):
 
 def scenario_http(registry):
     """HTTP, 64 connections, 1,000 devices."""
-    gateway = Gateway(registry)
-    try:
-        return measured(gateway, lambda: bench(["http", "--url", f"http://127.0.0.1:{PORTS['HTTP_BIND_PORT']}", "--devices", "1000",
-                                                "--connections", "64", "--duration", str(DURATION)]))
-    finally:
-        gateway.stop()
+    return on_fresh_gateway(registry, ["http", "--url", f"http://127.0.0.1:{PORTS['HTTP_BIND_PORT']}", "--devices", "1000",
+                                       "--connections", "64", "--duration", str(DURATION)])
 
 
 def scenario_coap(registry):
     """CoAP CON POST, 100 devices, window 64."""
-    gateway = Gateway(registry)
-    try:
-        return measured(gateway, lambda: bench(["coap", "--url", f"coap://127.0.0.1:{PORTS['COAP_BIND_PORT']}", "--devices", "100",
-                                                "--window", "64", "--duration", str(DURATION)]))
-    finally:
-        gateway.stop()
+    return on_fresh_gateway(registry, ["coap", "--url", f"coap://127.0.0.1:{PORTS['COAP_BIND_PORT']}", "--devices", "100",
+                                       "--window", "64", "--duration", str(DURATION)])
 
 
 def scenario_mqtt_idle(registry):

@@ -70,7 +70,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private let devices: [(number: Int, token: String)]
     private let budget: LoadBudget
     private let counters: LoadCounters
-    private let interval: TimeAmount?
+    private var pacer: SendPacer
     private let done: EventLoopPromise<LoadResult>
     private var sequences: [Int]
     private var next = 0
@@ -79,7 +79,6 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private var current = (device: 0, seq: 0)
     private var status: HTTPResponseStatus = .ok
     private var result = LoadResult()
-    private var nextSend = NIODeadline.now()
     private var finished = false
 
     init(
@@ -90,27 +89,23 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         self.devices = devices
         self.budget = budget
         self.counters = counters
-        self.interval = interval?.timeAmount
+        self.pacer = SendPacer(interval: interval?.timeAmount)
         self.done = done
         self.sequences = Array(repeating: 0, count: devices.count)
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        pacer.start()
         sendNext(context: context)
     }
 
     private func sendNext(context: ChannelHandlerContext) {
-        guard budget.take() else { return finish() }
-        if let interval {
-            let now = NIODeadline.now()
-            if nextSend > now {
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(deadline: nextSend) { bound.value.0.send(context: bound.value.1) }
-                nextSend = nextSend + interval
-                return
-            }
-            nextSend = now + interval
+        if let wait = pacer.wait() {
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(deadline: wait) { bound.value.0.sendNext(context: bound.value.1) }
+            return
         }
+        guard budget.take() else { return finish() }
         send(context: context)
     }
 
