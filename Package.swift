@@ -276,8 +276,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "HTTPTransportTests",
+            dependencies: [
+                "HTTPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/HTTPTransportTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BenchTests",
-            dependencies: ["Bench"],
+            dependencies: ["Bench", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/BenchTests",
             swiftSettings: swiftSettings
         ),

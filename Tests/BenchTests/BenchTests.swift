@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import Bench
@@ -6,6 +7,27 @@ import Testing
 /// The load generator's parts that can be checked without timing.
 @Suite("Load generator: templates, tokens, percentiles, the verifier")
 struct BenchTests {
+    @Test("the HTTP answer scanner: split reads, several answers in one read, 100 Continue, bodies, errors")
+    func responseScanner() throws {
+        var scanner = HTTPResponseScanner()
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+        let refused = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 9\r\nretry-after: 1\r\n\r\n{\"e\":\"x\"}"
+        let all = Array((ok + "HTTP/1.1 100 Continue\r\n\r\n" + refused + ok).utf8)
+        // Every split point gives the same answers.
+        for split in 0...all.count {
+            var first = ByteBuffer(bytes: all[..<split])
+            var second = ByteBuffer(bytes: all[split...])
+            var statuses = try scanner.scan(&first)
+            statuses += try scanner.scan(&second)
+            #expect(statuses == [200, 503, 200], "split at \(split)")
+        }
+        var bad = ByteBuffer(string: "HTTP/1.1 2x0 OK\r\n\r\n")
+        #expect(throws: HTTPResponseScanner.Failure.malformedStatusLine) { try scanner.scan(&bad) }
+        var unframed = ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n")
+        var fresh = HTTPResponseScanner()
+        #expect(throws: HTTPResponseScanner.Failure.missingContentLength) { try fresh.scan(&unframed) }
+    }
+
     @Test("the default template renders seq and ts; padding reaches the asked size")
     func template() throws {
         let plain = try BenchTemplate()

@@ -149,3 +149,36 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
     }
     return false
 }
+
+/// The HTTP/1.1 framing a curl request does not exercise, with a raw socket
+/// client (Scripts/http_raw.py).
+@Suite("HTTP device API: pipelining, 100 Continue, chunked bodies, garbage", .timeLimit(.minutes(3)))
+struct HTTPFramingTests {
+    @Test("pipelined requests are answered in order, 100 Continue precedes the body, chunked bodies arrive whole, garbage is refused 400")
+    func framing() async throws {
+        let fixture = try await GatewayFixture.start()
+        let device = try await fixture.addDevice("framing-1")
+        let script = packageRoot() + "/Tests/IntegrationTests/Scripts/http_raw.py"
+        let run = try await runCommand("python3", [script, String(fixture.gateway.httpPort), device.token], timeout: .seconds(60))
+        try #require(run.status == 0, "\(run.stderr)")
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: [[String: Any]]])
+        let statuses = { (key: String) in (seen[key] ?? []).map { $0["status"] as? Int ?? 0 } }
+        #expect(statuses("pipelined") == [200, 200, 200])
+        #expect(statuses("continue") == [100])
+        #expect(statuses("continued") == [200])
+        #expect(statuses("chunked") == [200])
+        // One answer, 400 with a reason, and the connection closed: the request behind it is not read.
+        #expect(statuses("garbage") == [400])
+        let garbageBody = seen["garbage"]?.first?["body"] as? String
+        #expect(garbageBody?.contains("malformed request line") == true)
+        #expect(seen["garbage"]?.first?["connection"] as? String == "close")
+
+        // Kafka has n = 1…5 in the order they were sent; n = 6 never got in.
+        let records = try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+        let numbers = records.compactMap { (($0.json["values"] as? [String: Any])?["n"] as? NSNumber)?.intValue }
+        #expect(numbers == [1, 2, 3, 4, 5])
+        let metrics = parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)
+        #expect(metrics[#"tb_gateway_errors_total{kind="transport"}"#] == 1)
+        try await fixture.stop()
+    }
+}

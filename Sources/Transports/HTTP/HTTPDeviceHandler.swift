@@ -7,22 +7,32 @@ import ProcessorAPI
 /// One HTTP/1.1 connection of the device API, entirely on its event loop:
 /// no task per request. Authentication is answered from the credential cache
 /// in place; only cache misses, attribute storage and attribute reads go
-/// through a task. NIO's pipelining handler keeps one request at a time here.
+/// through a task. Requests are answered one at a time, in order: pipelined
+/// ones wait in `pending` (RFC 9112 §9.3.2).
 final class HTTPDeviceHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = DeviceHTTPRequestPart
+    typealias OutboundOut = ByteBuffer
+
+    /// Pipelined requests held before the connection stops reading.
+    static let maximumPending = 16
 
     let api: DeviceAPI
     var context: ChannelHandlerContext?
-    private var head: HTTPRequestHead?
-    private var body: ByteBuffer?
-    private var refusal: DeviceHTTPResponse?
+    /// The request being answered.
+    private var current: DeviceHTTPRequest?
+    /// Requests (and refusals) that arrived while `current` is answered.
+    private var pending = CircularBuffer<DeviceHTTPRequestPart>()
+    private var processing = false
+    private var readingPaused = false
     /// Counts requests, so a late verdict or time-out for an earlier one is ignored.
     var generation: UInt64 = 0
     var awaiting = false
     var timeout: Scheduled<Void>?
     private var keepAlive = true
+    private var version = HTTPVersion.http1_1
     private(set) var closing = false
+    /// A refusal was answered: the connection closes and reads nothing more.
+    private var closeAfterAnswer = false
     /// A long-poll waiting for downlink: its registration in DeviceSessions.
     var longPollRegistration: (deviceId: String, registration: UInt64)?
     /// A client-side RPC waiting for the backend's answer.
@@ -46,47 +56,67 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body = nil
-            refusal = nil
-            keepAlive = head.isKeepAlive
-            // Refuse an announced oversize body before reading it.
-            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > configuration.maxPayloadSize {
-                refuseTooLarge()
-            }
-        case .body(var chunk):
-            guard refusal == nil else { return }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > configuration.maxPayloadSize {
-                body = nil
-                refuseTooLarge()
-            } else if body == nil {
-                body = chunk
-            } else {
-                body!.writeBuffer(&chunk)
-            }
-        case .end:
-            guard let head else { return }
-            generation &+= 1
-            if let refusal {
-                respond(refusal)
-            } else {
-                route(head, body: body ?? ByteBuffer())
-            }
+        let part = unwrapInboundIn(data)
+        if case .continueExpected = part, current == nil, pending.isEmpty {
+            return writeContinue(context: context)
         }
+        pending.append(part)
+        processPending()
     }
 
-    private func refuseTooLarge() {
-        refusal = .tooLarge(configuration.maxPayloadSize)
-        api.metrics.dropped(.payloadTooLarge)
+    /// Answers what is pending, one request at a time; the loop (rather than
+    /// recursion from `respond`) keeps a burst of pipelined requests flat.
+    private func processPending() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while current == nil, !closeAfterAnswer, let context, let part = pending.popFirst() {
+            switch part {
+            case .continueExpected:
+                writeContinue(context: context)
+            case .request(let request):
+                current = request
+                keepAlive = request.keepAlive
+                version = request.version
+                generation &+= 1
+                route(request)
+            case .refused(let response, let version):
+                current = DeviceHTTPRequest(method: .GET, target: "", version: version, keepAlive: false, body: ByteBuffer())
+                self.version = version
+                keepAlive = false
+                closeAfterAnswer = true
+                generation &+= 1
+                if response.status == .payloadTooLarge {
+                    api.metrics.dropped(.payloadTooLarge)
+                } else {
+                    api.metrics.error(.transport)
+                }
+                respond(response)
+            }
+        }
+        pauseReading(pending.count >= Self.maximumPending)
+    }
+
+    /// Stops reading while too many pipelined requests wait (TCP then pushes back).
+    private func pauseReading(_ pause: Bool) {
+        guard pause != readingPaused, let context else { return }
+        readingPaused = pause
+        context.channel.setOption(.autoRead, value: !pause).whenFailure { _ in }
+    }
+
+    /// `100 Continue` for a request whose body waits for it (RFC 9110 §15.2.1).
+    private func writeContinue(context: ChannelHandlerContext) {
+        var bytes = context.channel.allocator.buffer(capacity: 25)
+        bytes.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
     // MARK: Routing
 
-    private func route(_ head: HTTPRequestHead, body: ByteBuffer) {
-        guard let (route, query) = DeviceHTTPRoute.parse(head.uri) else { return respond(.notFound) }
-        switch (route, head.method) {
+    private func route(_ request: DeviceHTTPRequest) {
+        guard let (route, query) = DeviceHTTPRoute.parse(request.target) else { return respond(.notFound) }
+        let body = request.body
+        switch (route, request.method) {
         case (.health, .GET):
             respond(.json(.ok, #"{"status":"UP"}"#))
         case (.telemetry(let token), .POST):
@@ -259,34 +289,45 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         awaiting = false
         timeout?.cancel()
         timeout = nil
-        guard let context else { return }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(4)
-        headers.add(name: "content-length", value: String(response.body.utf8.count))
-        if !response.body.isEmpty { headers.add(name: "content-type", value: "application/json") }
-        if response.retryAfter { headers.add(name: "retry-after", value: "1") }
+        guard let context, current != nil else { return }
         let close = !keepAlive || closing
-        if close { headers.add(name: "connection", value: "close") }
-        let version = head?.version ?? .http1_1
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
-        if !response.body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
+        var bytes = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
+        bytes.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        bytes.writeString(String(response.status.code))
+        bytes.writeStaticString(" ")
+        bytes.writeString(response.status.reasonPhrase)
+        bytes.writeStaticString("\r\ncontent-length: ")
+        bytes.writeString(String(response.body.utf8.count))
+        if !response.body.isEmpty { bytes.writeStaticString("\r\ncontent-type: application/json") }
+        if response.retryAfter { bytes.writeStaticString("\r\nretry-after: 1") }
+        if close {
+            bytes.writeStaticString("\r\nconnection: close")
+        } else if version.minor == 0 {
+            bytes.writeStaticString("\r\nconnection: keep-alive")
+        }
+        bytes.writeStaticString("\r\n\r\n")
+        bytes.writeString(response.body)
+        current = nil
+        if written == nil, !close {
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            return processPending()
         }
         let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        head = nil
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: done)
         if let written { done.futureResult.whenSuccess { written() } }
         if close {
+            closeAfterAnswer = true
             let channel = context.channel
             done.futureResult.whenComplete { _ in channel.close(promise: nil) }
         }
+        processPending()
     }
 
     /// Server shutdown: an idle connection closes now, a busy one after its answer.
     func shutdown() {
         closing = true
         if longPollRegistration != nil { return respond(.unavailable(.shuttingDown)) }
-        if head == nil, !awaiting { context?.close(promise: nil) }
+        if current == nil, !awaiting { context?.close(promise: nil) }
     }
 }
 

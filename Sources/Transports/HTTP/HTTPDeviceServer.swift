@@ -1,12 +1,11 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import ProcessorAPI
 import ServiceLifecycle
 
-/// The ThingsBoard HTTP device API on SwiftNIO's HTTP/1.1 pipeline, a
-/// Service of the gateway's group. (The admin API and /metrics use
+/// The ThingsBoard HTTP device API on SwiftNIO with the API's own HTTP/1.1
+/// decoder (DeviceHTTPRequestDecoder), a Service of the gateway's group. (The admin API and /metrics use
 /// Hummingbird; this hot path avoids its task hop per request.)
 package final class HTTPDeviceServer: Service {
     private let api: DeviceAPI
@@ -28,8 +27,8 @@ package final class HTTPDeviceServer: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(DeviceHTTPRequestDecoder(maximumBodySize: configuration.maxPayloadSize)))
                     let handler = HTTPDeviceHandler(api: api)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     connections.track(channel, handler)
