@@ -80,7 +80,7 @@ enum ConfigurationVariables {
         .init(name: "KAFKA_TOPIC_RPC", defaultValue: "tb.rpc", help: "RPC response and client RPC topic", section: "Kafka sink"),
         .init(name: "KAFKA_TOPIC_COMMANDS", defaultValue: "tb.commands", help: "command topic the gateway consumes: shared attributes, RPC and RPC responses for devices", section: "Kafka sink"),
         .init(name: "KAFKA_COMMANDS_GROUP_ID", defaultValue: "", help: "consumer group of this instance on the command topic (default tb-gateway-<hostname>; each instance needs its own)", section: "Kafka sink"),
-        .init(name: "KAFKA_LINGER_MS", defaultValue: "0", help: "librdkafka linger.ms; added to every device's acknowledgement (docs/deviations.md)", section: "Kafka sink"),
+        .init(name: "KAFKA_LINGER_MS", defaultValue: "1", help: "librdkafka linger.ms; added to every device's acknowledgement (docs/deviations.md)", section: "Kafka sink"),
         .init(name: "KAFKA_DELIVERY_TIMEOUT", defaultValue: "30", help: "seconds librdkafka tries to deliver a record (message.timeout.ms)", section: "Kafka sink"),
         .init(name: "KAFKA_COMPRESSION", defaultValue: "none", help: "none, gzip, snappy, lz4 or zstd", section: "Kafka sink"),
         // Processor

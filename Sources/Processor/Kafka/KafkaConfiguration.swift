@@ -53,7 +53,7 @@ package struct KafkaConfiguration: Sendable {
     package init(
         bootstrapServers: String,
         topics: Topics = Topics(),
-        lingerMilliseconds: Int = 0,
+        lingerMilliseconds: Int = 1,
         compression: String = "none",
         deliveryTimeout: Duration = .seconds(30),
         extraProperties: [String: String] = [:]
