@@ -16,7 +16,7 @@ HTTP_PORT=${HTTP_PORT:-18081}
 export DATA_DIR=$WORK/data HTTP_BIND_ADDRESS=127.0.0.1 HTTP_BIND_PORT=$HTTP_PORT
 export METRICS_BIND_ADDRESS=127.0.0.1 METRICS_PORT=${METRICS_PORT:-19090} LOG_FORMAT=text LOG_LEVEL=warning
 export MQTT_ENABLED=false COAP_ENABLED=false KAFKA_BOOTSTRAP_SERVERS=embedded
-export KAFKA_LINGER_MS=${KAFKA_LINGER_MS:-0}
+export KAFKA_LINGER_MS=${KAFKA_LINGER_MS:-1}
 
 seq 1 "$DEVICES" | sed 's/^/bench-/' | "$BIN" device import - | cut -d, -f2 > "$WORK/tokens"
 (cd "$WORK" && exec "$OLDPWD/$BIN" run > "$WORK/gateway.log" 2>&1) &

@@ -6,12 +6,12 @@ import Synchronization
 
 /// The context librdkafka hands back to its C callbacks (the conf opaque).
 ///
-/// Delivery reports arrive on the poller's event loop, inside
-/// `rd_kafka_poll`; they are collected in `reports` and settled after the
-/// poll returns, so one poll completes its acks as one batch.
+/// Delivery reports arrive on the poll thread, inside `rd_kafka_poll`; they
+/// are collected in `reports` and settled after the poll returns, so one poll
+/// completes its acks as one batch.
 final class KafkaCallbacks: @unchecked Sendable {
-    // @unchecked: `reports` is touched only by the poller's loop (callbacks
-    // run inside rd_kafka_poll there); everything else is immutable or atomic.
+    // @unchecked: `reports` is touched only by the poll thread (callbacks run
+    // inside rd_kafka_poll there); everything else is immutable or atomic.
     var reports: [(PendingDelivery, rd_kafka_resp_err_t)] = []
     let logger: Logger
     let metrics: GatewayMetrics
@@ -23,10 +23,9 @@ final class KafkaCallbacks: @unchecked Sendable {
         self.metrics = metrics
     }
 
-    /// Settles the reports of one poll on `servingLoop`: completions bound
-    /// to it are answered in place, those of other loops are grouped so each
-    /// loop gets its list in one `execute`.
-    func settleReports(servingLoop: any EventLoop) {
+    /// Settles the reports of one poll: completions bound to an event loop
+    /// are grouped so each loop gets its list in one `execute`.
+    func settleReports() {
         guard !reports.isEmpty else { return }
         var perLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [(any DeliveryCompletion, DeliveryOutcome)])] = [:]
         for (pending, code) in reports {
@@ -53,10 +52,8 @@ final class KafkaCallbacks: @unchecked Sendable {
                 metrics.dropped(reason)
                 metrics.error(.sink)
             }
-            if let loop = pending.completion.eventLoop, loop !== servingLoop {
+            if let loop = pending.completion.eventLoop {
                 perLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append((pending.completion, decided))
-            } else if pending.completion.eventLoop != nil {
-                pending.completion.completeOnEventLoop(decided)
             } else {
                 pending.completion.complete(decided)
             }

@@ -1,7 +1,6 @@
 import CRdKafka
 import Foundation
 import Logging
-import NIOCore
 import NIOPosix
 import ProcessorAPI
 import Synchronization
@@ -10,9 +9,8 @@ import Synchronization
 /// docs/kafka-records.md specifies, acks completed from delivery reports.
 ///
 /// `send` hands records to librdkafka without waiting for the broker;
-/// librdkafka's linger coalesces them into produce requests, and the
-/// poller (on an event loop) completes each message when its delivery
-/// report arrives.
+/// librdkafka's linger coalesces them into produce requests, and the poll
+/// thread completes each message when its delivery report arrives.
 package final class KafkaSink: MessageSink, @unchecked Sendable {
     // @unchecked: the C handles are created in init and destroyed in deinit;
     // librdkafka's handles are thread-safe for produce, poll and metadata.
@@ -23,19 +21,17 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     private let callbacks: KafkaCallbacks
     private let configuration: KafkaConfiguration
     private let enqueueTimeout: Duration
-    private let poller: KafkaPoller
-    private let closed = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(true)
+    private let pollStopped = DispatchSemaphore(value: 0)
     private let logger: Logger
 
     /// `enqueueTimeout` bounds how long a message waits for room in
-    /// librdkafka's local queue (BATCH_TIMEOUT). Delivery reports are served
-    /// on `pollLoop` (KafkaPoller).
+    /// librdkafka's local queue (BATCH_TIMEOUT).
     package init(
         configuration: KafkaConfiguration,
         enqueueTimeout: Duration,
         metrics: GatewayMetrics,
-        logger: Logger,
-        pollLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        logger: Logger
     ) throws(KafkaError) {
         self.configuration = configuration
         self.enqueueTimeout = enqueueTimeout
@@ -55,8 +51,24 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         self.handle = handle
         self.callbacks = callbacks
         self.topicHandles = topicHandles
-        self.poller = KafkaPoller(handle: handle, callbacks: callbacks, loop: pollLoop)
-        poller.start()
+        startPollThread()
+    }
+
+    /// rd_kafka_poll blocks, so it runs on a thread of its own (facts.md).
+    private func startPollThread() {
+        // The thread holds the sink until `close()` stops it.
+        let thread = Thread { [self, callbacks, pollStopped] in
+            while self.running.load(ordering: .relaxed) {
+                rd_kafka_poll(self.handle, 50)
+                callbacks.settleReports()
+            }
+            // Settle what a final purge reported.
+            rd_kafka_poll(self.handle, 0)
+            callbacks.settleReports()
+            pollStopped.signal()
+        }
+        thread.name = "kafka-poll"
+        thread.start()
     }
 
     // MARK: MessageSink
@@ -199,11 +211,10 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         return left
     }
 
-    /// Stops serving delivery reports after settling the last ones; call
-    /// after `drain`, and not from an event loop of the gateway's group.
+    /// Stops the poll thread; call after `drain`.
     package func close() {
-        guard !closed.exchange(true, ordering: .relaxed) else { return }
-        poller.stop()
+        guard running.exchange(false, ordering: .relaxed) else { return }
+        pollStopped.wait()
     }
 
     deinit {
