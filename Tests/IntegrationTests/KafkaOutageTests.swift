@@ -48,4 +48,26 @@ struct KafkaOutageTests {
         #expect(counts.values.allSatisfy { $0 == 1 })
         try await fixture.stop()
     }
+
+    @Test("on a keep-alive connection, a request sent right after an answered one still gets its 503 when Kafka is down")
+    func timeoutAfterAnsweredRequest() async throws {
+        // The connection's answer timer was armed for the first request; it
+        // must wait on for the second one's deadline rather than lapse.
+        let fixture = try await GatewayFixture.start(["HTTP_ACK_TIMEOUT": "2", "KAFKA_DELIVERY_TIMEOUT": "60"])
+        let device = try await fixture.addDevice("outage-2")
+        let client = PeerProcess(
+            try which("python3"),
+            [packageRoot() + "/Tests/IntegrationTests/Scripts/http_raw.py", String(fixture.gateway.httpPort), device.token, "--stepwise"])
+        try client.start()
+        client.send("first")
+        try await client.waitForLine("the first answer") { $0.contains(#""seq": 1"#) }
+        fixture.kafka.setBrokerDown()
+        client.send("second")
+        let second = try await client.waitForLine(timeout: .seconds(20), "the second answer") { $0.contains(#""seq": 2"#) }
+        #expect(client.lines.first?.contains(#""status": 200"#) == true)
+        #expect(second.contains(#""status": 503"#), "\(second)")
+        fixture.kafka.setBrokerUp()
+        await client.stop()
+        try await fixture.stop()
+    }
 }

@@ -23,17 +23,22 @@ enum DeviceHTTPRoute: Equatable {
             query = ""
         }
         if path == "/health" { return (.health, query) }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        // "", "api", "v1", token, resource
-        guard (5...6).contains(parts.count), parts[0].isEmpty, parts[1] == "api", parts[2] == "v1", !parts[3].isEmpty else { return nil }
-        let token = String(parts[3])
-        switch (parts[4], parts.count == 6 ? parts[5] : nil) {
-        case ("telemetry", nil): return (.telemetry(token: token), query)
-        case ("attributes", nil): return (.attributes(token: token), query)
-        case ("attributes", "updates"): return (.attributeUpdates(token: token), query)
-        case ("rpc", nil): return (.rpc(token: token), query)
-        case ("rpc", let id?) where !id.isEmpty: return (.rpcReply(token: token, id: String(id)), query)
-        default: return nil
+        // "/api/v1/" token "/" resource, scanned in place: this runs for every request.
+        guard path.hasPrefix("/api/v1/") else { return nil }
+        let rest = path.dropFirst(8)
+        guard let slash = rest.firstIndex(of: "/"), slash > rest.startIndex else { return nil }
+        let token = String(rest[..<slash])
+        let resource = rest[rest.index(after: slash)...]
+        switch resource {
+        case "telemetry": return (.telemetry(token: token), query)
+        case "attributes": return (.attributes(token: token), query)
+        case "attributes/updates": return (.attributeUpdates(token: token), query)
+        case "rpc": return (.rpc(token: token), query)
+        default:
+            guard resource.hasPrefix("rpc/") else { return nil }
+            let id = resource.dropFirst(4)
+            guard !id.isEmpty, !id.contains("/") else { return nil }
+            return (.rpcReply(token: token, id: String(id)), query)
         }
     }
 

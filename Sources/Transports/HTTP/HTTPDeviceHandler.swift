@@ -27,7 +27,13 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     /// Counts requests, so a late verdict or time-out for an earlier one is ignored.
     var generation: UInt64 = 0
     var awaiting = false
+    /// A long-poll's time-out.
     var timeout: Scheduled<Void>?
+    /// When the current upload must have its answer (HTTP_ACK_TIMEOUT). One
+    /// timer per connection watches it and is re-armed lazily when it fires
+    /// early, instead of a timer scheduled and cancelled for every request.
+    private var ackDeadline: NIODeadline?
+    private var ackTimer: Scheduled<Void>?
     private var keepAlive = true
     private var version = HTTPVersion.http1_1
     private(set) var closing = false
@@ -50,6 +56,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
+        ackTimer?.cancel()
         endLongPoll()
         endClientRPC()
         self.context = nil
@@ -231,19 +238,33 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             return respond(.unavailable(reason))
         }
         awaiting = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let expected = generation
-        timeout = context.eventLoop.scheduleTask(in: configuration.ackTimeoutAmount) {
+        ackDeadline = .now() + configuration.ackTimeoutAmount
+        if ackTimer == nil { armAckTimer(context.eventLoop) }
+    }
+
+    private func armAckTimer(_ eventLoop: any EventLoop) {
+        guard let deadline = ackDeadline else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        ackTimer = eventLoop.scheduleTask(deadline: deadline) {
             let handler = bound.value
-            guard handler.awaiting, handler.generation == expected else { return }
-            if let rpc = handler.clientRPC, rpc.accepted {
-                // In Kafka, but the backend did not answer: 408, as ThingsBoard answers it.
-                return handler.respond(.error(.requestTimeout, "no answer to client-side RPC \(rpc.requestId) within the timeout"))
-            }
-            // The record may still arrive later: at least once, never a 200 without Kafka.
-            handler.api.metrics.dropped(.sinkTimeout)
-            handler.respond(.unavailable(.sinkTimeout))
+            handler.ackTimer = nil
+            handler.ackTimerFired(eventLoop)
         }
+    }
+
+    /// The timer lapses when nothing waits, waits on for a later request's
+    /// deadline, or answers the request that ran out of time.
+    private func ackTimerFired(_ eventLoop: any EventLoop) {
+        guard awaiting, let deadline = ackDeadline else { return }
+        guard deadline <= .now() else { return armAckTimer(eventLoop) }
+        ackDeadline = nil
+        if let rpc = clientRPC, rpc.accepted {
+            // In Kafka, but the backend did not answer: 408, as ThingsBoard answers it.
+            return respond(.error(.requestTimeout, "no answer to client-side RPC \(rpc.requestId) within the timeout"))
+        }
+        // The record may still arrive later: at least once, never a 200 without Kafka.
+        api.metrics.dropped(.sinkTimeout)
+        respond(.unavailable(.sinkTimeout))
     }
 
     /// The sink's verdict, on the event loop.
@@ -287,6 +308,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         endLongPoll()
         endClientRPC()
         awaiting = false
+        ackDeadline = nil
         timeout?.cancel()
         timeout = nil
         guard let context, current != nil else { return }

@@ -3,6 +3,8 @@ on request (pipelining several requests in one write, waiting for
 100 Continue, sending garbage), on a plain socket.
 
 Usage: http_raw.py PORT TOKEN. Prints one JSON object with what was seen.
+http_raw.py PORT TOKEN --stepwise: on one keep-alive connection, one POST
+per line read from stdin, each answer printed as a JSON line.
 """
 import json
 import socket
@@ -45,6 +47,16 @@ def post(n, extra=""):
     return (f"POST /api/v1/{token}/telemetry HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
+
+if "--stepwise" in sys.argv:
+    s = connect()
+    s.settimeout(30)
+    n = 0
+    for _ in sys.stdin:
+        n += 1
+        s.sendall(post(n))
+        print(json.dumps({"seq": n, "answers": read_responses(s, 1)}), flush=True)
+    sys.exit(0)
 
 result = {}
 
