@@ -176,15 +176,20 @@ def mqtt_args(url, devices, extra):
     return ["mqtt", "--url", url, "--devices", str(devices)] + extra
 
 
-def scenario_mqtt_qos1(registry):
-    """MQTT QoS 1, 100 connections, 16 in flight each, against the gateway and mosquitto."""
-    load = ["--qos", "1", "--window", "16", "--duration", str(DURATION)]
-    gw = on_fresh_gateway(registry, mqtt_args(f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 100, load))
+def on_gateway_and_mosquitto(registry, devices, load):
+    """The same MQTT load against a fresh gateway, then against mosquitto; both measured."""
+    gw = on_fresh_gateway(registry, mqtt_args(f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", devices, load))
     mosquitto = Mosquitto()
     try:
-        mq = measured(mosquitto, lambda: bench(mqtt_args(f"mqtt://127.0.0.1:{MOSQUITTO_PORT}", 100, load)))
+        mq = measured(mosquitto, lambda: bench(mqtt_args(f"mqtt://127.0.0.1:{MOSQUITTO_PORT}", devices, load)))
     finally:
         mosquitto.stop()
+    return gw, mq
+
+
+def scenario_mqtt_qos1(registry):
+    """MQTT QoS 1, 100 connections, 16 in flight each, against the gateway and mosquitto."""
+    gw, mq = on_gateway_and_mosquitto(registry, 100, ["--qos", "1", "--window", "16", "--duration", str(DURATION)])
     return {"gateway": gw, "mosquitto": mq, "ratio": gw["steadyRate"] / mq["steadyRate"] if mq["steadyRate"] else 0}
 
 
@@ -192,13 +197,7 @@ def scenario_mqtt_fixed(registry):
     """MQTT QoS 1 at a fixed 10,000 msg/s over 1,000 connections; the same
     load against mosquitto shows what the tool and the machine add to the
     tail by themselves."""
-    load = ["--qos", "1", "--window", "16", "--rate", "10000", "--duration", str(DURATION)]
-    gw = on_fresh_gateway(registry, mqtt_args(f"mqtt://127.0.0.1:{PORTS['MQTT_BIND_PORT']}", 1000, load))
-    mosquitto = Mosquitto()
-    try:
-        mq = measured(mosquitto, lambda: bench(mqtt_args(f"mqtt://127.0.0.1:{MOSQUITTO_PORT}", 1000, load)))
-    finally:
-        mosquitto.stop()
+    gw, mq = on_gateway_and_mosquitto(registry, 1000, ["--qos", "1", "--window", "16", "--rate", "10000", "--duration", str(DURATION)])
     return {"gateway": gw, "mosquitto": mq}
 
 
