@@ -11,9 +11,8 @@ import ProcessorAPI
 /// misses and registry reads and writes go through a task).
 final class CoAPDeviceHandler: CoAPRequestHandler {
     let api: CoAPDeviceAPI
-    /// Devices counted as connected: seen within COAP_SESSION_TIMEOUT or observing.
+    /// Disconnects devices idle past COAP_SESSION_TIMEOUT (the table is `api.shared`).
     var sweep: RepeatedTask?
-    /// Numbers client-side RPC requests (`coap-N`, `requestId` in the record).
     /// Client-side RPCs waiting for the backend's answer, by request id.
     var clientRPCs: [String: CoAPClientRPCWait] = [:]
     /// Requests waiting for a registry look-up of their token, in arrival

@@ -133,15 +133,11 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
             while let byte = buffer.readableBytesView.first, byte == 13 || byte == 10 { buffer.moveReaderIndex(forwardBy: 1) }
         }
         guard let headLength = findHeadEnd(buffer) else {
-            if buffer.readableBytes > Self.maximumHeadSize {
-                return refuse(.error(.requestHeaderFieldsTooLarge, "header section larger than \(Self.maximumHeadSize) bytes"), .http1_1, context)
-            }
-            return .needMoreData
+            // A head that never ends within the limit is refused as one that does.
+            return buffer.readableBytes > Self.maximumHeadSize ? refuseHeadTooLarge(context) : .needMoreData
         }
         searched = 0
-        guard headLength <= Self.maximumHeadSize else {
-            return refuse(.error(.requestHeaderFieldsTooLarge, "header section larger than \(Self.maximumHeadSize) bytes"), .http1_1, context)
-        }
+        guard headLength <= Self.maximumHeadSize else { return refuseHeadTooLarge(context) }
         let head = buffer.readSlice(length: headLength)!
         let parsed = Self.parseHead(head)
         switch parsed {
@@ -149,8 +145,9 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
             return refuse(refusal.response, refusal.version, context)
         case .success(let parsed):
             var request = parsed.request
-            request.body = context.channel.allocator.buffer(capacity: 0)
             if parsed.chunked {
+                // The chunks are gathered here; a Content-Length body is a slice of what was read.
+                request.body = context.channel.allocator.buffer(capacity: 256)
                 if parsed.expectsContinue { context.fireChannelRead(NIOAny(DeviceHTTPRequestPart.continueExpected)) }
                 state = .chunkSize(request)
                 return .continue
@@ -165,6 +162,10 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
             state = .body(request, length: parsed.contentLength)
             return .continue
         }
+    }
+
+    private mutating func refuseHeadTooLarge(_ context: ChannelHandlerContext) -> DecodingState {
+        refuse(.error(.requestHeaderFieldsTooLarge, "header section larger than \(Self.maximumHeadSize) bytes"), .http1_1, context)
     }
 
     /// The length of the header section including the empty line that ends
@@ -241,9 +242,7 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
                 field[field.startIndex] != 32, field[field.startIndex] != 9, field[colon - 1] != 32, field[colon - 1] != 9
             else { return refusal("malformed header field") }
             let name = field[field.startIndex..<colon]
-            var value = field[(colon + 1)...]
-            while let first = value.first, first == 32 || first == 9 { value = value.dropFirst() }
-            while let last = value.last, last == 32 || last == 9 { value = value.dropLast() }
+            let value = trimmed(field[(colon + 1)...])
             switch name.count {
             case 14 where equalsIgnoringCase(name, "content-length"):
                 guard let length = decimal(value), contentLength == nil || contentLength == length else {

@@ -18,9 +18,9 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     let api: DeviceAPI
     var context: ChannelHandlerContext?
-    /// The request being answered.
-    private var current: DeviceHTTPRequest?
-    /// Requests (and refusals) that arrived while `current` is answered.
+    /// A request (or refusal) is being answered; its answer is not written yet.
+    private var answering = false
+    /// Requests (and refusals) that arrived while one is answered.
     private var pending = CircularBuffer<DeviceHTTPRequestPart>()
     private var processing = false
     private var readingPaused = false
@@ -64,7 +64,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .continueExpected = part, current == nil, pending.isEmpty {
+        if case .continueExpected = part, !answering, pending.isEmpty {
             return writeContinue(context: context)
         }
         pending.append(part)
@@ -77,18 +77,18 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         guard !processing else { return }
         processing = true
         defer { processing = false }
-        while current == nil, !closeAfterAnswer, let context, let part = pending.popFirst() {
+        while !answering, !closeAfterAnswer, let context, let part = pending.popFirst() {
             switch part {
             case .continueExpected:
                 writeContinue(context: context)
             case .request(let request):
-                current = request
+                answering = true
                 keepAlive = request.keepAlive
                 version = request.version
                 generation &+= 1
                 route(request)
             case .refused(let response, let version):
-                current = DeviceHTTPRequest(method: .GET, target: "", version: version, keepAlive: false, body: ByteBuffer())
+                answering = true
                 self.version = version
                 keepAlive = false
                 closeAfterAnswer = true
@@ -311,7 +311,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         ackDeadline = nil
         timeout?.cancel()
         timeout = nil
-        guard let context, current != nil else { return }
+        guard let context, answering else { return }
         let close = !keepAlive || closing
         var bytes = context.channel.allocator.buffer(capacity: 128 + response.body.utf8.count)
         bytes.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
@@ -329,7 +329,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         }
         bytes.writeStaticString("\r\n\r\n")
         bytes.writeString(response.body)
-        current = nil
+        answering = false
         if written == nil, !close {
             context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
             return processPending()
@@ -349,7 +349,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     func shutdown() {
         closing = true
         if longPollRegistration != nil { return respond(.unavailable(.shuttingDown)) }
-        if current == nil, !awaiting { context?.close(promise: nil) }
+        if !answering, !awaiting { context?.close(promise: nil) }
     }
 }
 

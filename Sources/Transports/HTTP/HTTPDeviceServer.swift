@@ -5,8 +5,9 @@ import ProcessorAPI
 import ServiceLifecycle
 
 /// The ThingsBoard HTTP device API on SwiftNIO with the API's own HTTP/1.1
-/// decoder (DeviceHTTPRequestDecoder), a Service of the gateway's group. (The admin API and /metrics use
-/// Hummingbird; this hot path avoids its task hop per request.)
+/// decoder (DeviceHTTPRequestDecoder), a Service of the gateway's group.
+/// (The admin API and /metrics use Hummingbird; this hot path avoids its
+/// task hop per request.)
 package final class HTTPDeviceServer: Service {
     private let api: DeviceAPI
     private let connections = OpenConnections<HTTPDeviceHandler>()
