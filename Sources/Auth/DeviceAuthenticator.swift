@@ -46,7 +46,7 @@ package final class DeviceAuthenticator: Sendable {
     /// device, and concurrent requests with one token share its look-up.
     private struct Lookups {
         var running = false
-        var waiting: [String: [CheckedContinuation<AuthenticationResult, Never>]] = [:]
+        var waiting: [String: [@Sendable (AuthenticationResult) -> Void]] = [:]
     }
 
     private let lookups = Mutex(Lookups())
@@ -113,22 +113,29 @@ package final class DeviceAuthenticator: Sendable {
 
     /// Asks the registry and fills the cache (after `cachedResult` said nil).
     package func authenticateUncached(token: String) async -> AuthenticationResult {
-        guard AccessToken.isWellFormed(token) else { return .malformed }
-        return await withCheckedContinuation { continuation in
-            let start = lookups.withLock { lookups -> Bool in
-                lookups.waiting[token, default: []].append(continuation)
-                guard !lookups.running else { return false }
-                lookups.running = true
-                return true
-            }
-            if start { Task { await self.lookUpWaiting() } }
+        await withCheckedContinuation { continuation in
+            authenticateUncached(token: token) { continuation.resume(returning: $0) }
         }
+    }
+
+    /// `authenticateUncached` for an event loop: `answer` is called on the
+    /// look-up's thread (the caller hops back itself), so a connect costs no
+    /// task of its own, only its share of the batched look-up.
+    package func authenticateUncached(token: String, answer: @escaping @Sendable (AuthenticationResult) -> Void) {
+        guard AccessToken.isWellFormed(token) else { return answer(.malformed) }
+        let start = lookups.withLock { lookups -> Bool in
+            lookups.waiting[token, default: []].append(answer)
+            guard !lookups.running else { return false }
+            lookups.running = true
+            return true
+        }
+        if start { Task { await self.lookUpWaiting() } }
     }
 
     /// Looks up what is waiting, again and again, until nothing is.
     private func lookUpWaiting() async {
         while true {
-            let batch = lookups.withLock { lookups -> [String: [CheckedContinuation<AuthenticationResult, Never>]]? in
+            let batch = lookups.withLock { lookups -> [String: [@Sendable (AuthenticationResult) -> Void]]? in
                 guard !lookups.waiting.isEmpty else {
                     lookups.running = false
                     return nil
@@ -138,9 +145,9 @@ package final class DeviceAuthenticator: Sendable {
             }
             guard let batch else { return }
             let results = await lookUp(Array(batch.keys))
-            for (token, continuations) in batch {
+            for (token, answers) in batch {
                 let result = results[token] ?? .unavailable
-                for continuation in continuations { continuation.resume(returning: result) }
+                for answer in answers { answer(result) }
             }
         }
     }

@@ -126,12 +126,12 @@ extension DeviceRegistry {
                     let rows = try Row.fetchAll(
                         db,
                         sql: """
-                            SELECT device_credentials.value AS credential_value, devices.* FROM device_credentials
+                            SELECT device_credentials.value, \(Device.columns) FROM device_credentials
                             JOIN devices ON devices.id = device_credentials.device_id
                             WHERE device_credentials.kind = ? AND device_credentials.value IN (\(placeholders))
                             """,
                         arguments: StatementArguments([kind.rawValue] + chunk))
-                    for row in rows { found[row["credential_value"]] = Device(row: row) }
+                    for row in rows { found[row[0]] = Device(row: row, from: 1) }
                 }
                 return found
             }
@@ -206,10 +206,13 @@ extension DeviceRegistry {
         guard !times.isEmpty else { return }
         try await run {
             try await pool.write { db in
+                // One compiled statement for the whole batch: a reconnect
+                // storm writes thousands of rows, and compiling the UPDATE
+                // for each was most of this write's cost.
+                let update = try db.cachedStatement(
+                    sql: "UPDATE devices SET last_activity_at = MAX(COALESCE(last_activity_at, 0), ?) WHERE id = ?")
                 for (id, time) in times {
-                    try db.execute(
-                        sql: "UPDATE devices SET last_activity_at = MAX(COALESCE(last_activity_at, 0), ?) WHERE id = ?",
-                        arguments: [time, id])
+                    try update.execute(arguments: [time, id])
                 }
             }
         }

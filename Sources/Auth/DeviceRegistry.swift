@@ -82,6 +82,26 @@ package final class DeviceRegistry: Sendable {
 }
 
 extension Device {
+    /// The columns `init(row:from:)` reads, in its order.
+    static let columns = """
+        devices.id, devices.name, devices.type, devices.enabled, devices.created_at, devices.updated_at, \
+        devices.last_activity_at
+        """
+
+    /// A device from `columns`, starting at column `first`: by position, so
+    /// a batch of thousands of look-ups does not hash column names per row.
+    init(row: Row, from first: Int) {
+        self.init(
+            id: row[first],
+            name: row[first + 1],
+            type: row[first + 2],
+            enabled: row[first + 3],
+            createdAt: row[first + 4],
+            updatedAt: row[first + 5],
+            lastActivityAt: row[first + 6]
+        )
+    }
+
     init(row: Row) {
         self.init(
             id: row["id"],

@@ -55,12 +55,20 @@ package enum MQTTLoad {
         // overflows a listen backlog): each CONNACK, or failure, starts the
         // next connection, on the event loops, without a hop per connection.
         let launched = group.any().makePromise(of: [EventLoopFuture<LoadResult>].self)
-        let launcher = MQTTLauncher(count: tokens.count, launched: launched) { index in
+        // Idle connections are held until the run's deadline (or not at all without one).
+        let holdUntil: NIODeadline? = options.idle ? budget.deadline.map { NIODeadline.now() + ($0 - ContinuousClock.now).timeAmount } ?? .now() : nil
+        let keepAlive = options.keepAlive > 0 ? TimeAmount.seconds(Int64(options.keepAlive)) : nil
+        var timers: [ObjectIdentifier: MQTTLoadLoopTimers] = [:]
+        for loop in group.makeIterator() {
+            timers[ObjectIdentifier(loop)] = MQTTLoadLoopTimers(eventLoop: loop, keepAlive: keepAlive, holdUntil: holdUntil)
+        }
+        let launcher = MQTTLauncher(count: tokens.count, launched: launched) { [timers] index in
             let loop = group.next()
             let established = loop.makePromise(of: Void.self)
             let done = loop.makePromise(of: LoadResult.self)
             let connection = MQTTLoadHandler.Connection(
-                device: index + 1, token: tokens[index], budget: budget, clock: clock, interval: interval, established: established, done: done)
+                device: index + 1, token: tokens[index], budget: budget, clock: clock, interval: interval, established: established, done: done,
+                timers: timers[ObjectIdentifier(loop)]!)
             connect(options, loop: loop, connection: connection)
             return (established.futureResult, done.futureResult)
         }

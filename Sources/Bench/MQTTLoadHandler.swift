@@ -20,6 +20,8 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         let interval: TimeAmount?
         let established: EventLoopPromise<Void>
         let done: EventLoopPromise<LoadResult>
+        /// Pings and the idle hold, for every connection on this loop.
+        let timers: MQTTLoadLoopTimers
     }
 
     /// QoS 0 PUBLISHes written per turn of the event loop before yielding.
@@ -41,14 +43,17 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private var pacer: SendPacer
     private var pumpScheduled = false
     private var drainTimer: Scheduled<Void>?
-    private var holdTimer: Scheduled<Void>?
-    private var pingTask: RepeatedTask?
+    private var context: ChannelHandlerContext?
 
     init(options: MQTTLoadOptions, connection: Connection) {
         self.options = options
         self.connection = connection
         self.counters = connection.clock.counters
         self.pacer = SendPacer(interval: connection.interval)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -122,20 +127,9 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         result.connect.record(microseconds: UInt64(max(0, (NIODeadline.now() - connectStart).nanoseconds / 1000)))
         connection.clock.connected()
         established()
-        if options.keepAlive > 0 {
-            let period = TimeAmount.seconds(Int64(options.keepAlive))
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-                bound.value.1.writeAndFlush(bound.value.0.wrapOutboundOut(.pingReq), promise: nil)
-            }
-        }
-        if options.idle {
-            // Held until the run's deadline (or at once without one).
-            let deadline = connection.budget.deadline.map { NIODeadline.now() + (($0 - ContinuousClock.now).timeAmount) } ?? .now()
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            holdTimer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.0.disconnect(context: bound.value.1) }
-            return
-        }
+        // Pings at the keep-alive; an idle connection is held until the run's deadline.
+        connection.timers.add(self)
+        if options.idle { return }
         pacer.start()
         pump(context: context)
     }
@@ -239,7 +233,22 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         if inFlight.isEmpty { return disconnect(context: context) }
         guard drainTimer == nil else { return }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        drainTimer = context.eventLoop.scheduleTask(in: options.drain.timeAmount) { bound.value.0.disconnect(context: bound.value.1) }
+        drainTimer = context.eventLoop.scheduleTask(in: options.drain.timeAmount) {
+            // Fired: nothing left to cancel.
+            bound.value.0.drainTimer = nil
+            bound.value.0.disconnect(context: bound.value.1)
+        }
+    }
+
+    /// PINGREQ at the keep-alive (MQTTLoadLoopTimers calls).
+    func sendPing() {
+        context?.writeAndFlush(wrapOutboundOut(.pingReq), promise: nil)
+    }
+
+    /// The idle hold is over (MQTTLoadLoopTimers calls).
+    func endHold() {
+        guard let context else { return }
+        disconnect(context: context)
     }
 
     private func disconnect(context: ChannelHandlerContext) {
@@ -268,8 +277,9 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         result.unanswered += inFlight.count
         inFlight.removeAll()
         drainTimer?.cancel()
-        holdTimer?.cancel()
-        pingTask?.cancel()
+        drainTimer = nil
+        connection.timers.remove(self)
+        self.context = nil
         established()
         connection.done.succeed(result)
     }

@@ -80,6 +80,27 @@ struct BenchTests {
         }
     }
 
+    @Test("histograms of a few samples merge into the same percentiles as one histogram of them all")
+    func fewSamplesMerge() {
+        // 1,000 connections' connect times, one sample each (kept as values), merged.
+        var merged = LatencyHistogram()
+        var whole = LatencyHistogram()
+        var tiny = LatencyHistogram()
+        for value in 0..<1000 {
+            let micros = UInt64(value * 37 % 5000 + 1)
+            var one = LatencyHistogram()
+            one.record(microseconds: micros)
+            #expect(one.percentile(50) == micros)
+            merged.merge(one)
+            whole.record(microseconds: micros)
+            if value < 5 { tiny.merge(one) }
+        }
+        #expect(merged.count == 1000 && merged.max == whole.max && merged.mean == whole.mean)
+        for percent in [1.0, 50, 90, 99, 100] { #expect(merged.percentile(percent) == whole.percentile(percent)) }
+        // Five samples stay values: exact, below 128 µs or not.
+        #expect(tiny.count == 5 && tiny.percentile(100) == tiny.max && tiny.percentile(20) == 1)
+    }
+
     @Test("the verifier finds the missing, the duplicated and the out-of-order, per device")
     func verifier() {
         var verifier = SequenceVerifier()

@@ -354,6 +354,27 @@ struct MQTTTests {
         try await fixture.stop()
     }
 
+    @Test("a socket that sends no CONNECT is closed after 10 s (MQTT-3.1.4); a client meanwhile connects and publishes")
+    func connectDeadline() async throws {
+        let fixture = try await start()
+        let device = try await fixture.addDevice("punctual")
+        async let silent = runCommand("python3", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/raw_mqtt.py", "silent", "127.0.0.1", "\(fixture.gateway.mqttPort)",
+        ])
+        // Both deadlines live in one sweeper per event loop: the new
+        // connection's must not disturb the silent one's.
+        try await Task.sleep(for: .seconds(1))
+        let published = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", device.token, "-q", "1",
+            "-t", "v1/devices/me/telemetry", "-m", #"{"punctual":1}"#,
+        ])
+        #expect(published.status == 0, "\(published.stderr)")
+        let result = try await silent
+        let seconds = Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        #expect(seconds >= 9.9 && seconds < 12, "closed after \(seconds) s: \(result.stderr)")
+        try await fixture.stop()
+    }
+
     @Test("garbage bytes close that connection; other clients keep working")
     func garbage() async throws {
         let fixture = try await start()

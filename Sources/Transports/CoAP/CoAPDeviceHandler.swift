@@ -89,8 +89,7 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         let loop = exchange.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let authenticator = api.authenticator
-        Task {
-            let result = await authenticator.authenticateUncached(token: token)
+        authenticator.authenticateUncached(token: token) { result in
             loop.execute {
                 let handler = bound.value
                 for (exchange, next) in handler.lookups.removeValue(forKey: token) ?? [] {

@@ -150,7 +150,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     }
 
     /// Resolves the token from the cache in place, or from the registry
-    /// through a task, then continues on the event loop.
+    /// through a batched look-up, then continues on the event loop.
     private func authenticate(_ token: String, then next: @escaping (HTTPDeviceHandler, DeviceIdentity) -> Void) {
         if let cached = api.authenticator.cachedResult(token: token) {
             return authenticated(cached, next)
@@ -159,8 +159,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
         let nextBound = NIOLoopBound(next, eventLoop: context!.eventLoop)
         let authenticator = api.authenticator
-        Task {
-            let result = await authenticator.authenticateUncached(token: token)
+        authenticator.authenticateUncached(token: token) { result in
             bound.eventLoop.execute { bound.value.authenticated(result, nextBound.value) }
         }
     }

@@ -7,7 +7,7 @@ import Synchronization
 
 extension MQTTConnectionHandler {
     /// CONNECT: the user name is the device's access token (ThingsBoard's
-    /// MQTT device API); the look-up runs off the event loop.
+    /// MQTT device API); a look-up in the registry runs off the event loop.
     func handleConnect(_ connect: MQTTConnect) {
         version = connect.protocolVersion
         encoder.version = connect.protocolVersion
@@ -32,8 +32,7 @@ extension MQTTConnectionHandler {
         metrics.authCacheMiss()
         let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
         let clientIdentifier = connect.clientIdentifier
-        Task {
-            let result = await authenticator.authenticateUncached(token: token)
+        authenticator.authenticateUncached(token: token) { result in
             handler.eventLoop.execute {
                 handler.value.finishConnect(result, clientIdentifier: clientIdentifier)
             }
@@ -53,7 +52,7 @@ extension MQTTConnectionHandler {
         }
         guard let device, let context else { return }
         state = .connected
-        connectTimeout?.cancel()
+        connectDeadline = nil
         var properties = MQTTProperties()
         if version == .v5 {
             let configuration = shared.configuration
@@ -90,7 +89,6 @@ extension MQTTConnectionHandler {
             metadata: ["device_id": "\(device.id)", "transport": "mqtt", "remote_address": "\(remoteAddress)",
                        "protocol": "\(version == .v5 ? "5.0" : "3.1.1")"])
         submitConnectivityEvent(#"{"event":"connected"}"#)
-        startKeepAlive(on: context.eventLoop)
         drainBacklog()
     }
 
@@ -108,22 +106,6 @@ extension MQTTConnectionHandler {
         send(.connAck(MQTTConnAck(sessionPresent: false, reasonCode: reason)))
         state = .closed
         context?.close(promise: nil)
-    }
-
-    private func startKeepAlive(on eventLoop: any EventLoop) {
-        guard let keepAlive else { return }
-        let period = TimeAmount.milliseconds(max(250, keepAlive.nanoseconds / 1_000_000 / 4))
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        keepAliveTask = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { task in
-            let handler = bound.value
-            guard handler.state == .connected else { return task.cancel() }
-            if NIODeadline.now() - handler.lastPacketAt > keepAlive {
-                handler.logger.info("MQTT keep-alive expired", metadata: ["device_id": "\(handler.device?.id ?? "")"])
-                handler.endReason = .keepAliveTimeout
-                handler.disconnect(.keepAliveTimeout)
-                task.cancel()
-            }
-        }
     }
 
     /// Connected/disconnected events on the events topic.

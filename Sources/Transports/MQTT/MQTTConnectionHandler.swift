@@ -46,8 +46,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     // Keep-alive (MQTT-3.1.2-24: 1.5 × the client's value).
     var keepAlive: TimeAmount?
     var lastPacketAt = NIODeadline.now()
-    var keepAliveTask: RepeatedTask?
-    var connectTimeout: Scheduled<Void>?
+    /// Until CONNECT is answered: when the socket is closed without one.
+    var connectDeadline: NIODeadline?
+    /// Checks `connectDeadline` and the keep-alive (no timer per connection).
+    var sweeper: MQTTConnectionSweeper?
 
     // Flow control.
     /// QoS 1/2 messages handed to the processor and not yet answered.
@@ -89,12 +91,44 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         remoteAddress = context.channel.remoteAddress?.description ?? "unknown"
         // A socket that never sends CONNECT is closed (MQTT-3.1.4: the
         // server may close a connection that does not CONNECT in time).
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        connectTimeout = context.eventLoop.scheduleTask(in: .seconds(10)) {
-            let handler = bound.value
-            guard handler.state == .awaitingConnect || handler.state == .authenticating else { return }
-            handler.logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(handler.remoteAddress)"])
-            handler.close()
+        connectDeadline = .now() + MQTTConnectionSweeper.connectDeadline
+        let sweeper = shared.sweepers.sweeper(for: context.eventLoop)
+        sweeper.add(self)
+        self.sweeper = sweeper
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sweeper?.remove(self)
+        sweeper = nil
+    }
+
+    /// Whether the CONNECT deadline or the keep-alive has passed (the sweeper asks).
+    func deadlinePassed(now: NIODeadline) -> Bool {
+        switch state {
+        case .awaitingConnect, .authenticating:
+            connectDeadline.map { now > $0 } ?? false
+        case .connected:
+            keepAlive.map { now - lastPacketAt > $0 } ?? false
+        case .closed:
+            false
+        }
+    }
+
+    /// Closes the connection whose deadline passed.
+    func deadlineExpired() {
+        // Once is enough, however long the close takes.
+        sweeper?.remove(self)
+        sweeper = nil
+        switch state {
+        case .awaitingConnect, .authenticating:
+            logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(remoteAddress)"])
+            close()
+        case .connected:
+            logger.info("MQTT keep-alive expired", metadata: ["device_id": "\(device?.id ?? "")"])
+            endReason = .keepAliveTimeout
+            disconnect(.keepAliveTimeout)
+        case .closed:
+            break
         }
     }
 
@@ -105,8 +139,8 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         _ = shared.connections.wrappingSubtract(1, ordering: .relaxed)
-        keepAliveTask?.cancel()
-        connectTimeout?.cancel()
+        sweeper?.remove(self)
+        sweeper = nil
         let wasConnected = state == .connected
         state = .closed
         if wasConnected, let device {

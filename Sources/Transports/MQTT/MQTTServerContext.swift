@@ -14,6 +14,8 @@ final class MQTTServerContext: Sendable {
     let metrics: GatewayMetrics
     let logger: Logger
     let sessions = MQTTSessions()
+    /// CONNECT deadlines and keep-alives, one sweeper per event loop.
+    let sweepers = MQTTConnectionSweepers()
     /// The gateway-wide registry downlink goes through.
     let deviceSessions: any DeviceSessionRegistry
     /// Open TCP connections, authenticated or not (MQTT_MAX_CONNECTIONS).

@@ -4,6 +4,8 @@
 usage: raw_mqtt.py keepalive HOST PORT TOKEN [4|5] -> CONNECT (3.1.1 or 5.0)
            with keep-alive 1 s, then silence; prints the seconds until the
            server closed.
+       raw_mqtt.py silent HOST PORT            -> opens a socket and sends nothing;
+           prints the seconds until the server closed it.
        raw_mqtt.py garbage HOST PORT           -> sends bytes that are not MQTT;
            prints "closed" when the server closes the socket.
        raw_mqtt.py takeover HOST PORT TOKEN 4|5 -> two sessions with one token;
@@ -59,6 +61,8 @@ def main() -> None:
         assert second.recv(2)[0] == 0x20
         print("taken over" if wait_closed(sock, 5) >= 0 else "still open")
         second.close()
+    elif mode == "silent":
+        print(f"{wait_closed(sock, 20):.2f}")
     elif mode == "garbage":
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         print("closed" if wait_closed(sock, 10) >= 0 else "open")
