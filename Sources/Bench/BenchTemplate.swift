@@ -61,18 +61,32 @@ package struct BenchTemplate: Sendable, Equatable {
     }
 
     package func render(seq: Int, ts: Int64, device: Int) -> [UInt8] {
-        Self.render(parts, padding: padding, seq: seq, ts: ts, device: device)
+        var bytes: [UInt8] = []
+        render(seq: seq, ts: ts, device: device, into: &bytes)
+        return bytes
+    }
+
+    /// Renders into `bytes`, replacing what it held and keeping its
+    /// capacity: a connection renders every message into one array.
+    package func render(seq: Int, ts: Int64, device: Int, into bytes: inout [UInt8]) {
+        Self.render(parts, padding: padding, seq: seq, ts: ts, device: device, into: &bytes)
     }
 
     private static func render(_ parts: [Part], padding: Int, seq: Int, ts: Int64, device: Int) -> [UInt8] {
         var bytes: [UInt8] = []
+        render(parts, padding: padding, seq: seq, ts: ts, device: device, into: &bytes)
+        return bytes
+    }
+
+    private static func render(_ parts: [Part], padding: Int, seq: Int, ts: Int64, device: Int, into bytes: inout [UInt8]) {
+        bytes.removeAll(keepingCapacity: true)
         bytes.reserveCapacity(64 + padding)
         for part in parts {
             switch part {
             case .text(let text): bytes += text
-            case .seq: bytes += String(seq).utf8
-            case .ts: bytes += String(ts).utf8
-            case .device: bytes += String(device).utf8
+            case .seq: appendDecimal(Int64(seq), to: &bytes)
+            case .ts: appendDecimal(ts, to: &bytes)
+            case .device: appendDecimal(Int64(device), to: &bytes)
             }
         }
         if padding > 0, bytes.last == UInt8(ascii: "}") {
@@ -81,6 +95,21 @@ package struct BenchTemplate: Sendable, Equatable {
             bytes += repeatElement(UInt8(ascii: "x"), count: padding)
             bytes += #""}"#.utf8
         }
-        return bytes
+    }
+
+    /// The decimal digits of `value`, without a `String` in between.
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for UInt64.max's 20 digits
+        withUnsafeMutableBytes(of: &scratch) { digits in
+            var index = digits.count
+            repeat {
+                index -= 1
+                digits[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: digits[index...])
+        }
     }
 }

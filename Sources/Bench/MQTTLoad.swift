@@ -96,7 +96,7 @@ package enum MQTTLoad {
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
                     try pipeline.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: 1 << 20, version: version)))
-                    try pipeline.addHandler(MessageToByteHandler(MQTTPacketEncoder(version: version)))
+                    try pipeline.addHandler(MQTTLoadEncoder(version: version))
                     try pipeline.addHandler(MQTTLoadHandler(options: options, connection: connection))
                 }
             }

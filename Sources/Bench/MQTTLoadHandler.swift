@@ -8,7 +8,7 @@ import Synchronization
 /// writable (QoS 0), PUBREL on PUBREC, keep-alive pings, DISCONNECT at the end.
 final class MQTTLoadHandler: ChannelInboundHandler {
     typealias InboundIn = MQTTPacket
-    typealias OutboundOut = MQTTPacket
+    typealias OutboundOut = MQTTLoadWrite
 
     /// What a connection is given by the run (Sendable, so it can be built
     /// off the event loop and handed to the channel initializer).
@@ -44,6 +44,8 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private var pumpScheduled = false
     private var drainTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
+    /// The payload being rendered (reused for every message).
+    private var payload: [UInt8] = []
 
     init(options: MQTTLoadOptions, connection: Connection) {
         self.options = options
@@ -61,7 +63,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         let connect = MQTTConnect(
             protocolVersion: options.version, clientIdentifier: "bench-\(connection.device)", cleanStart: true, keepAlive: options.keepAlive,
             username: connection.token)
-        context.writeAndFlush(wrapOutboundOut(.connect(connect)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.packet(.connect(connect))), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,7 +83,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
                 answered(ack.reasonCode, sent: sent, packet: "pubrec")
                 pump(context: context)
             } else {
-                context.writeAndFlush(wrapOutboundOut(.pubRel(MQTTPublishAck(packetIdentifier: ack.packetIdentifier))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.packet(.pubRel(MQTTPublishAck(packetIdentifier: ack.packetIdentifier)))), promise: nil)
             }
         case .disconnect(let disconnect):
             result.refused["disconnect_\(hex(disconnect.reasonCode))", default: 0] += 1
@@ -138,7 +140,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private func pump(context: ChannelHandlerContext) {
         guard connackReceived, !finished, !exhausted else { return drainIfDone(context: context) }
         var written = 0
-        var last: MQTTPublish?
+        var burst: ByteBuffer?
         while canSend(context: context, written: written) {
             if let wait = pacer.wait() {
                 schedulePump(at: wait, context: context)
@@ -148,11 +150,11 @@ final class MQTTLoadHandler: ChannelInboundHandler {
                 exhausted = true
                 break
             }
-            if let previous = last { context.write(wrapOutboundOut(.publish(previous)), promise: nil) }
-            last = makePublish(context: context)
+            if burst == nil { burst = context.channel.allocator.buffer(capacity: 160 * (options.qos == .atMostOnce ? Self.qos0Burst : 1)) }
+            appendPublish(to: &burst!)
             written += 1
         }
-        if let last {
+        if let burst {
             // QoS 0 has no acknowledgement: written to the socket is all a
             // client knows. Writes complete in order, so the burst's last
             // write completing means all of it went out.
@@ -170,7 +172,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
                 }
                 promise = done
             }
-            context.writeAndFlush(wrapOutboundOut(.publish(last)), promise: promise)
+            context.writeAndFlush(wrapOutboundOut(.encoded(burst)), promise: promise)
         }
         if exhausted { return drainIfDone(context: context) }
         // QoS 0 yields after a burst so other connections on the loop get a turn.
@@ -199,9 +201,11 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         }
     }
 
-    private func makePublish(context: ChannelHandlerContext) -> MQTTPublish {
+    /// Encodes the next PUBLISH into `burst`, its payload rendered into
+    /// one reused array.
+    private func appendPublish(to burst: inout ByteBuffer) {
         seq += 1
-        let body = options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: connection.device)
+        options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: connection.device, into: &payload)
         var packetId: UInt16?
         if options.qos != .atMostOnce {
             repeat { lastPacketId = lastPacketId == .max ? 1 : lastPacketId + 1 } while inFlight[lastPacketId] != nil
@@ -210,8 +214,8 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         }
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
-        return MQTTPublish(
-            topic: options.topic, payload: context.channel.allocator.buffer(bytes: body), qos: options.qos, packetIdentifier: packetId)
+        MQTTPublish.write(
+            topic: options.topic, qos: options.qos, packetIdentifier: packetId, payload: payload, version: options.version, to: &burst)
     }
 
     private func answered(_ code: MQTTReasonCode, sent: (sentAt: NIODeadline, seq: Int), packet: String) {
@@ -242,7 +246,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
 
     /// PINGREQ at the keep-alive (MQTTLoadLoopTimers calls).
     func sendPing() {
-        context?.writeAndFlush(wrapOutboundOut(.pingReq), promise: nil)
+        context?.writeAndFlush(wrapOutboundOut(.packet(.pingReq)), promise: nil)
     }
 
     /// The idle hold is over (MQTTLoadLoopTimers calls).
@@ -258,7 +262,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.disconnect(MQTTDisconnect())), promise: written)
+        context.writeAndFlush(wrapOutboundOut(.packet(.disconnect(MQTTDisconnect()))), promise: written)
     }
 
     private func established() {

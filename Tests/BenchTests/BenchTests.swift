@@ -39,6 +39,15 @@ struct BenchTests {
         #expect(object["seq"] as? Int == 100_000 && (object["pad"] as? String)?.allSatisfy { $0 == "x" } == true)
         let custom = try BenchTemplate(#"{"t":21.5,"n":{seq},"d":"dev-{device}","at":{ts},"raw":"{x}"}"#)
         #expect(String(decoding: custom.render(seq: 1, ts: 2, device: 9), as: UTF8.self) == #"{"t":21.5,"n":1,"d":"dev-9","at":2,"raw":"{x}"}"#)
+        // Rendering into a reused array gives the same bytes; numbers as String would write them.
+        var reused: [UInt8] = Array("left over".utf8)
+        custom.render(seq: 1, ts: 2, device: 9, into: &reused)
+        #expect(reused == custom.render(seq: 1, ts: 2, device: 9))
+        for value: Int64 in [0, 7, 10, 99_999, 1_700_000_000_123, -42, .max, .min] {
+            var digits: [UInt8] = []
+            BenchTemplate.appendDecimal(value, to: &digits)
+            #expect(String(decoding: digits, as: UTF8.self) == String(value))
+        }
         #expect(throws: BenchTemplate.TemplateError.self) { try BenchTemplate(#"{"t":1}"#) }
         #expect(throws: BenchTemplate.TemplateError.self) { try BenchTemplate("{seq}", size: 100) }
     }

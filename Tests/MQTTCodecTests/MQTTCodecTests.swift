@@ -86,6 +86,24 @@ struct MQTTGoldenBytesTests {
         #expect(encode(.pubAck(MQTTPublishAck(packetIdentifier: 10, reasonCode: .quotaExceeded)), .v5) == [0x40, 0x03, 0x00, 0x0A, 0x97])
     }
 
+    @Test("a PUBLISH written directly has the bytes of the encoded packet (3.1.1 and 5.0, QoS 0 and 1)")
+    func publishWrittenDirectly() {
+        let payload = Array(#"{"seq":1}"#.utf8)
+        for version in [MQTTProtocolVersion.v311, .v5] {
+            for (qos, identifier) in [(MQTTQoS.atMostOnce, UInt16?.none), (.atLeastOnce, 7), (.exactlyOnce, 65_535)] {
+                var direct = ByteBuffer()
+                MQTTPublish.write(topic: "v1/devices/me/telemetry", qos: qos, packetIdentifier: identifier, payload: payload, version: version, to: &direct)
+                let packet = MQTTPacket.publish(
+                    MQTTPublish(topic: "v1/devices/me/telemetry", payload: ByteBuffer(bytes: payload), qos: qos, packetIdentifier: identifier))
+                #expect(Array(direct.readableBytesView) == encode(packet, version), "\(version) \(qos)")
+            }
+        }
+        // A payload past 127 bytes takes a two-byte remaining length.
+        var long = ByteBuffer()
+        MQTTPublish.write(topic: "t", qos: .atMostOnce, packetIdentifier: nil, payload: Array(repeating: 0x41, count: 200), version: .v311, to: &long)
+        #expect(Array(long.readableBytesView.prefix(3)) == [0x30, 0xCB, 0x01])
+    }
+
     @Test("5.0 PUBLISH with a Topic Alias and an empty topic")
     func topicAlias() throws {
         let packet = try decodeOne(bytes("30 06 00 00 03 23 00 01"), version: .v5)

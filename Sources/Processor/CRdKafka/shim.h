@@ -4,6 +4,7 @@
 // RD_KAFKA_V_* macros, so the one produce call the gateway makes is written
 // here as a static inline helper (facts.md, "Swift and C interop").
 #include <stddef.h>
+#include <sys/prctl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
@@ -25,6 +26,12 @@ static inline rd_kafka_resp_err_t tbk_produce(rd_kafka_t *rk,
                              RD_KAFKA_V_HEADERS(headers),
                              RD_KAFKA_V_OPAQUE(opaque),
                              RD_KAFKA_V_END);
+}
+
+/// Names the calling thread as the kernel shows it (`top -H`, perf): prctl
+/// is variadic, so Swift cannot call it itself.
+static inline void tbk_name_thread(const char *name) {
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 #endif

@@ -28,6 +28,8 @@ final class KafkaCallbacks: @unchecked Sendable {
     func settleReports() {
         guard !reports.isEmpty else { return }
         var perLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [(any DeliveryCompletion, DeliveryOutcome)])] = [:]
+        var elsewhere: [(any DeliveryCompletion, DeliveryOutcome)] = []
+        var delivered = 0
         for (pending, code) in reports {
             let outcome: DeliveryOutcome
             switch code {
@@ -46,7 +48,7 @@ final class KafkaCallbacks: @unchecked Sendable {
             guard let decided = pending.settle(outcome) else { continue }
             switch decided {
             case .delivered:
-                metrics.sent(sink: "kafka")
+                delivered += 1
                 metrics.sinkLatency(sink: "kafka", since: pending.enqueuedAt)
             case .failed(let reason):
                 metrics.dropped(reason)
@@ -55,10 +57,14 @@ final class KafkaCallbacks: @unchecked Sendable {
             if let loop = pending.completion.eventLoop {
                 perLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append((pending.completion, decided))
             } else {
-                pending.completion.complete(decided)
+                elsewhere.append((pending.completion, decided))
             }
         }
         reports.removeAll(keepingCapacity: true)
+        // One counter update per poll, not per record, and before any device
+        // hears of its delivery.
+        if delivered > 0 { metrics.sent(sink: "kafka", count: delivered) }
+        for (completion, outcome) in elsewhere { completion.complete(outcome) }
         for (_, batch) in perLoop {
             let completions = batch.completions
             batch.loop.execute {

@@ -58,6 +58,9 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     private func startPollThread() {
         // The thread holds the sink until `close()` stops it.
         let thread = Thread { [self, callbacks, pollStopped] in
+            // Named for `top -H` and profiles (Foundation's name is not the
+            // kernel's on Linux: the thread would show its parent's name).
+            tbk_name_thread("kafka-poll")
             while self.running.load(ordering: .relaxed) {
                 rd_kafka_poll(self.handle, 50)
                 callbacks.settleReports()

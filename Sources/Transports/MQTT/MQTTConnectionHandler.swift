@@ -46,6 +46,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     // Keep-alive (MQTT-3.1.2-24: 1.5 × the client's value).
     var keepAlive: TimeAmount?
     var lastPacketAt = NIODeadline.now()
+    /// A packet arrived since the sweeper last looked: it moves
+    /// `lastPacketAt` to its own time, so no packet reads the clock.
+    var packetSeen = false
     /// Until CONNECT is answered: when the socket is closed without one.
     var connectDeadline: NIODeadline?
     /// Checks `connectDeadline` and the keep-alive (no timer per connection).
@@ -102,15 +105,22 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         sweeper = nil
     }
 
-    /// Whether the CONNECT deadline or the keep-alive has passed (the sweeper asks).
+    /// Whether the CONNECT deadline or the keep-alive has passed (the
+    /// sweeper asks every `MQTTConnectionSweeper.period`). The last packet's
+    /// time is known to within that period, so a silent client is closed
+    /// at most one period after 1.5 × its keep-alive, never before.
     func deadlinePassed(now: NIODeadline) -> Bool {
+        if packetSeen {
+            packetSeen = false
+            lastPacketAt = now
+        }
         switch state {
         case .awaitingConnect, .authenticating:
-            connectDeadline.map { now > $0 } ?? false
+            return connectDeadline.map { now > $0 } ?? false
         case .connected:
-            keepAlive.map { now - lastPacketAt > $0 } ?? false
+            return keepAlive.map { now - lastPacketAt > $0 } ?? false
         case .closed:
-            false
+            return false
         }
     }
 
@@ -160,7 +170,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
-        lastPacketAt = .now()
+        packetSeen = true
         switch state {
         case .awaitingConnect:
             guard case .connect(let connect) = packet else { return protocolError("expected CONNECT") }

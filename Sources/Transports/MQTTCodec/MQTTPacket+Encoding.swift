@@ -132,3 +132,23 @@ extension MQTTConnect {
         if let password { body.writeMQTTBinary(password) }
     }
 }
+
+extension MQTTPublish {
+    /// Appends a PUBLISH without properties straight to `buffer`: fixed
+    /// header, topic, packet identifier, an empty property list on 5.0, and
+    /// `payload`. The same bytes `MQTTPacket.publish(...).write(to:version:)`
+    /// gives, without a `MQTTPublish`, a payload `ByteBuffer` or a body
+    /// buffer per packet (a load generator writes hundreds of thousands).
+    package static func write(
+        topic: String, qos: MQTTQoS, packetIdentifier: UInt16?, payload: [UInt8], version: MQTTProtocolVersion, to buffer: inout ByteBuffer
+    ) {
+        let v5 = version == .v5
+        let length = 2 + topic.utf8.count + (packetIdentifier == nil ? 0 : 2) + (v5 ? 1 : 0) + payload.count
+        buffer.writeInteger(UInt8(3 << 4) | qos.rawValue << 1)
+        buffer.writeMQTTVariableInteger(length)
+        buffer.writeMQTTString(topic)
+        if let packetIdentifier { buffer.writeInteger(packetIdentifier, endianness: .big) }
+        if v5 { buffer.writeInteger(UInt8(0)) }
+        buffer.writeBytes(payload)
+    }
+}
