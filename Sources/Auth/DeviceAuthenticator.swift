@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import ProcessorAPI
 import Synchronization
 
@@ -38,7 +39,9 @@ package final class DeviceAuthenticator: Sendable {
     /// Unknown tokens remembered at most; past it the negative cache restarts.
     package static let negativeCacheLimit = 10_000
 
-    private let state = Mutex(State())
+    /// A lock taken on every HTTP and CoAP request: NIOLock, not
+    /// Synchronization.Mutex (see MessageProcessor.state).
+    private let state = NIOLockedValueBox(State())
 
     /// Tokens waiting for the registry. One look-up runs at a time and takes
     /// every token queued meanwhile in one query (natural batching, as the
@@ -79,7 +82,7 @@ package final class DeviceAuthenticator: Sendable {
         guard AccessToken.isWellFormed(token) else { return .malformed }
         let instant = now()
         enum Cached { case hit(Entry), negative, miss }
-        let cached = state.withLock { state -> Cached in
+        let cached = state.withLockedValue { state -> Cached in
             if let entry = state.known[token] {
                 if entry.expires > instant {
                     if entry.enabled { state.activity[entry.deviceId] = EpochClock.nowMilliseconds() }
@@ -163,7 +166,7 @@ package final class DeviceAuthenticator: Sendable {
             return [:]
         }
         let instant = now()
-        return state.withLock { state in
+        return state.withLockedValue { state in
             var results: [String: AuthenticationResult] = [:]
             for (token, hash) in zip(tokens, hashes) {
                 guard let device = devices[hash] else {
@@ -183,7 +186,7 @@ package final class DeviceAuthenticator: Sendable {
 
     /// Drops every cached token of one device.
     package func invalidate(deviceId: String) {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.known = state.known.filter { $0.value.deviceId != deviceId }
             // A new device may now own a token that was unknown before.
             state.unknown.removeAll()
@@ -191,18 +194,18 @@ package final class DeviceAuthenticator: Sendable {
     }
 
     package func invalidateAll() {
-        state.withLock { state in
+        state.withLockedValue { state in
             state.known.removeAll()
             state.unknown.removeAll()
         }
     }
 
     /// Cached tokens (known and unknown), for tests and diagnostics.
-    package var cachedCount: Int { state.withLock { $0.known.count + $0.unknown.count } }
+    package var cachedCount: Int { state.withLockedValue { $0.known.count + $0.unknown.count } }
 
     /// Takes the last-activity times gathered since the previous call.
     package func takeActivity() -> [String: Int64] {
-        state.withLock { state in
+        state.withLockedValue { state in
             let activity = state.activity
             state.activity.removeAll(keepingCapacity: true)
             return activity

@@ -1,8 +1,8 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ProcessorAPI
 import ServiceLifecycle
-import Synchronization
 
 /// The bounded queue between the transports and the sink, and the batcher
 /// that feeds the sink.
@@ -22,7 +22,13 @@ package final class MessageProcessor: MessageIngest, Service {
         var sinkBusy = false
     }
 
-    private let state = Mutex(State())
+    /// Taken for every message by both event loops and by the batcher.
+    /// NIOLock (a plain pthread mutex), not Synchronization.Mutex: on Linux
+    /// the latter is a priority-inheritance futex whose contended unlock
+    /// hands the lock to a sleeping waiter in the kernel, so under a flood
+    /// the three threads queued behind each other's wake-ups (a QoS 0 flood
+    /// forwarded 117,000–155,000 msg/s with it, 160,000–193,000 without).
+    private let state = NIOLockedValueBox(State())
     private let configuration: ProcessorConfiguration
     private let sink: any MessageSink
     private let metrics: GatewayMetrics
@@ -61,7 +67,7 @@ package final class MessageProcessor: MessageIngest, Service {
         var message = message
         message.enqueuedAt = now()
         enum Decision { case refused(DropReason), queued(CheckedContinuation<Void, Never>?), inline }
-        let decision = state.withLock { state -> Decision in
+        let decision = state.withLockedValue { state -> Decision in
             guard state.accepting else { return .refused(.shuttingDown) }
             // An idle sink that can take work on this thread gets it at once:
             // no queue, no wake-up of the batcher (the common case at low and
@@ -86,7 +92,7 @@ package final class MessageProcessor: MessageIngest, Service {
         case .inline:
             let taken = sink.sendNow(message)
             if taken { metrics.batchSize(1) }
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
                 state.sinkBusy = false
                 // Not taken (librdkafka's queue is full): first in line for the batcher.
                 if !taken { state.queue.prepend(message) }
@@ -103,7 +109,7 @@ package final class MessageProcessor: MessageIngest, Service {
     }
 
     /// Messages waiting for the sink.
-    package var queueDepth: Int { state.withLock { $0.queue.count } }
+    package var queueDepth: Int { state.withLockedValue { $0.queue.count } }
 
     // MARK: Service
 
@@ -136,7 +142,7 @@ package final class MessageProcessor: MessageIngest, Service {
 
     /// Refuses new messages; the batcher drains what is queued and stops.
     package func stopAccepting() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             state.accepting = false
             let waiter = state.waiter
             state.waiter = nil
@@ -149,7 +155,7 @@ package final class MessageProcessor: MessageIngest, Service {
         while let batch = await nextBatch() {
             metrics.batchSize(batch.count)
             await sink.send(batch)
-            state.withLock { $0.sinkBusy = false }
+            state.withLockedValue { $0.sinkBusy = false }
         }
     }
 
@@ -162,7 +168,7 @@ package final class MessageProcessor: MessageIngest, Service {
             if stopped { return nil }
             if !expired.isEmpty { continue }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { state -> Bool in
+                let resumeNow = state.withLockedValue { state -> Bool in
                     if (!state.queue.isEmpty && !state.sinkBusy) || (!state.accepting && !state.sinkBusy) { return true }
                     state.waiter = continuation
                     return false
@@ -174,7 +180,7 @@ package final class MessageProcessor: MessageIngest, Service {
 
     private func takeBatch() -> (batch: [GatewayMessage], expired: [GatewayMessage], stopped: Bool) {
         let deadline = now() - configuration.batchTimeout
-        return state.withLock { state in
+        return state.withLockedValue { state in
             var batch: [GatewayMessage] = []
             var expired: [GatewayMessage] = []
             // A submitter is sending inline: wait for it (it wakes the batcher).
@@ -203,7 +209,7 @@ package final class MessageProcessor: MessageIngest, Service {
         while !Task.isCancelled {
             try? await Task.sleep(for: period)
             let deadline = now() - configuration.batchTimeout
-            let expired = state.withLock { state -> [GatewayMessage] in
+            let expired = state.withLockedValue { state -> [GatewayMessage] in
                 var expired: [GatewayMessage] = []
                 while let first = state.queue.first, first.enqueuedAt < deadline, first.completion.awaitsAnswer {
                     expired.append(state.queue.removeFirst())

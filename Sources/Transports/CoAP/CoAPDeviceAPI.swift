@@ -1,5 +1,6 @@
 import Auth
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ProcessorAPI
 import Synchronization
@@ -42,14 +43,16 @@ package struct CoAPDeviceAPI: Sendable {
 /// the gateway from several addresses (and so through several sockets), but
 /// it is one device, connected once; client RPC ids are the process's.
 final class CoAPDeviceAPIShared: Sendable {
-    private let devices = Mutex<[String: CoAPConnectedDevice]>([:])
+    /// Touched on every request from both sockets' event loops: NIOLock, not
+    /// Synchronization.Mutex (see MessageProcessor.state).
+    private let devices = NIOLockedValueBox<[String: CoAPConnectedDevice]>([:])
     private let lastClientRPC = Atomic<Int>(0)
 
     func nextClientRPC() -> Int { lastClientRPC.wrappingAdd(1, ordering: .relaxed).newValue }
 
     /// Marks the device active now; the connected-device count if it was not connected before.
     func touch(_ device: DeviceIdentity, now: NIODeadline) -> Int? {
-        devices.withLock { devices in
+        devices.withLockedValue { devices in
             if devices[device.id] != nil {
                 devices[device.id]!.lastActivity = now
                 return nil
@@ -60,11 +63,11 @@ final class CoAPDeviceAPIShared: Sendable {
     }
 
     func observationStarted(_ deviceId: String) {
-        devices.withLock { $0[deviceId]?.observations += 1 }
+        devices.withLockedValue { $0[deviceId]?.observations += 1 }
     }
 
     func observationEnded(_ deviceId: String, now: NIODeadline) {
-        devices.withLock { devices in
+        devices.withLockedValue { devices in
             guard var state = devices[deviceId] else { return }
             state.observations = max(0, state.observations - 1)
             state.lastActivity = now
@@ -75,7 +78,7 @@ final class CoAPDeviceAPIShared: Sendable {
     /// Removes the devices with no observation and no request since `cutoff`;
     /// returns them and the count left.
     func sweep(cutoff: NIODeadline) -> (gone: [DeviceIdentity], left: Int) {
-        devices.withLock { devices in
+        devices.withLockedValue { devices in
             let gone = devices.values.filter { $0.observations == 0 && $0.lastActivity < cutoff }.map(\.identity)
             for device in gone { devices[device.id] = nil }
             return (gone, devices.count)
