@@ -65,7 +65,7 @@ extension DeviceRegistry {
     package func device(named name: String) async throws(RegistryError) -> Device? {
         try await run {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE name = ?", arguments: [name]).map(Device.init(row:))
+                try Row.fetchOne(db, sql: "SELECT \(Device.columns) FROM devices WHERE name = ?", arguments: [name]).map { Device(row: $0, from: 0) }
             }
         }
     }
@@ -73,7 +73,7 @@ extension DeviceRegistry {
     package func device(id: String) async throws(RegistryError) -> Device? {
         try await run {
             try await pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]).map(Device.init(row:))
+                try Row.fetchOne(db, sql: "SELECT \(Device.columns) FROM devices WHERE id = ?", arguments: [id]).map { Device(row: $0, from: 0) }
             }
         }
     }
@@ -83,8 +83,8 @@ extension DeviceRegistry {
         try await run {
             try await pool.read { db in
                 try Row.fetchAll(
-                    db, sql: "SELECT * FROM devices ORDER BY name LIMIT ? OFFSET ?", arguments: [limit, offset]
-                ).map(Device.init(row:))
+                    db, sql: "SELECT \(Device.columns) FROM devices ORDER BY name LIMIT ? OFFSET ?", arguments: [limit, offset]
+                ).map { Device(row: $0, from: 0) }
             }
         }
     }
@@ -102,12 +102,12 @@ extension DeviceRegistry {
                 try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT devices.* FROM device_credentials
+                        SELECT \(Device.columns) FROM device_credentials
                         JOIN devices ON devices.id = device_credentials.device_id
                         WHERE device_credentials.kind = ? AND device_credentials.value = ?
                         """,
                     arguments: [kind.rawValue, value]
-                ).map(Device.init(row:))
+                ).map { Device(row: $0, from: 0) }
             }
         }
     }
@@ -172,10 +172,10 @@ extension DeviceRegistry {
         let now = Self.now()
         let device = try await run {
             try await pool.write { db -> Device in
-                guard let row = try Row.fetchOne(db, sql: "SELECT * FROM devices WHERE id = ?", arguments: [id]) else {
+                guard let row = try Row.fetchOne(db, sql: "SELECT \(Device.columns) FROM devices WHERE id = ?", arguments: [id]) else {
                     throw RegistryError.notFound("with id \(id)")
                 }
-                var device = Device(row: row)
+                var device = Device(row: row, from: 0)
                 if let type { device.type = type }
                 if let enabled { device.enabled = enabled }
                 device.updatedAt = now

@@ -47,7 +47,7 @@ extension DeviceRegistry {
     package func allDevices() async throws(RegistryError) -> [Device] {
         try await run {
             try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM devices ORDER BY name").map(Device.init(row:))
+                try Row.fetchAll(db, sql: "SELECT \(Device.columns) FROM devices ORDER BY name").map { Device(row: $0, from: 0) }
             }
         }
     }

@@ -82,7 +82,8 @@ package final class DeviceRegistry: Sendable {
 }
 
 extension Device {
-    /// The columns `init(row:from:)` reads, in its order.
+    /// The columns `init(row:from:)` reads, in its order: every query that
+    /// reads devices selects these.
     static let columns = """
         devices.id, devices.name, devices.type, devices.enabled, devices.created_at, devices.updated_at, \
         devices.last_activity_at
@@ -99,18 +100,6 @@ extension Device {
             createdAt: row[first + 4],
             updatedAt: row[first + 5],
             lastActivityAt: row[first + 6]
-        )
-    }
-
-    init(row: Row) {
-        self.init(
-            id: row["id"],
-            name: row["name"],
-            type: row["type"],
-            enabled: row["enabled"],
-            createdAt: row["created_at"],
-            updatedAt: row["updated_at"],
-            lastActivityAt: row["last_activity_at"]
         )
     }
 }

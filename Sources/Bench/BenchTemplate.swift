@@ -53,9 +53,10 @@ package struct BenchTemplate: Sendable, Equatable {
                 throw TemplateError(description: "a template padded to --size must end with }")
             }
             // A typical rendering: a six-digit sequence number and a 13-digit timestamp.
-            let typical = Self.render(parts, padding: 0, seq: 100_000, ts: 1_700_000_000_000, device: 100).count
+            var typical: [UInt8] = []
+            Self.render(parts, padding: 0, seq: 100_000, ts: 1_700_000_000_000, device: 100, into: &typical)
             let overhead = #","pad":"""#.utf8.count
-            padding = max(0, size - typical - overhead)
+            padding = max(0, size - typical.count - overhead)
         }
         self.padding = padding
     }
@@ -70,12 +71,6 @@ package struct BenchTemplate: Sendable, Equatable {
     /// capacity: a connection renders every message into one array.
     package func render(seq: Int, ts: Int64, device: Int, into bytes: inout [UInt8]) {
         Self.render(parts, padding: padding, seq: seq, ts: ts, device: device, into: &bytes)
-    }
-
-    private static func render(_ parts: [Part], padding: Int, seq: Int, ts: Int64, device: Int) -> [UInt8] {
-        var bytes: [UInt8] = []
-        render(parts, padding: padding, seq: seq, ts: ts, device: device, into: &bytes)
-        return bytes
     }
 
     private static func render(_ parts: [Part], padding: Int, seq: Int, ts: Int64, device: Int, into bytes: inout [UInt8]) {

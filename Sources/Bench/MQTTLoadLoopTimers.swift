@@ -1,4 +1,3 @@
-import MQTTCodec
 import NIOCore
 
 /// Keep-alive pings and the end of the idle hold for every `bench mqtt`

@@ -70,7 +70,6 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
             callbacks.settleReports()
             pollStopped.signal()
         }
-        thread.name = "kafka-poll"
         thread.start()
     }
 

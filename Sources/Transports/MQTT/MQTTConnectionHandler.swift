@@ -101,6 +101,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        leaveSweeper()
+    }
+
+    /// No more deadline checks for this connection (idempotent).
+    private func leaveSweeper() {
         sweeper?.remove(self)
         sweeper = nil
     }
@@ -127,8 +132,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// Closes the connection whose deadline passed.
     func deadlineExpired() {
         // Once is enough, however long the close takes.
-        sweeper?.remove(self)
-        sweeper = nil
+        leaveSweeper()
         switch state {
         case .awaitingConnect, .authenticating:
             logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(remoteAddress)"])
@@ -149,8 +153,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         _ = shared.connections.wrappingSubtract(1, ordering: .relaxed)
-        sweeper?.remove(self)
-        sweeper = nil
+        leaveSweeper()
         let wasConnected = state == .connected
         state = .closed
         if wasConnected, let device {
