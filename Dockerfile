@@ -1,9 +1,9 @@
 # tb-gateway image: build with the official Swift image on Debian bookworm,
-# run on slim bookworm with the two C libraries, as a non-root user.
+# run on slim bookworm with the C libraries it links, as a non-root user.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev \
+      pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev libmimalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -15,7 +15,7 @@ RUN swift build -c release --static-swift-stdlib --product tb-gateway \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libmosquitto1 libsqlite3-0 ca-certificates curl tzdata \
+      librdkafka1 libmosquitto1 libsqlite3-0 libmimalloc2.0 ca-certificates curl tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin tbgateway \
  && mkdir -p /data && chown tbgateway /data

@@ -234,7 +234,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Gateway",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            // mimalloc replaces glibc's malloc for the whole process (Swift,
+            // NIO and librdkafka): records are allocated on one thread and
+            // freed on another (the delivery-report thread), which glibc
+            // serves from its locked arenas. docs/performance.md has the runs.
+            linkerSettings: [.linkedLibrary("mimalloc")]
         ),
 
         // MARK: Tests

@@ -29,12 +29,14 @@ struct GatewayLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
-        var line = Self.format(
-            format, level: event.level, message: "\(event.message)", metadata: merged, label: label,
+        if let extra = event.metadata {
+            if merged.isEmpty { merged = extra } else { merged.merge(extra) { $1 } }
+        }
+        let line = Self.line(
+            format, level: event.level, message: event.message.description, metadata: merged, label: label,
             now: Self.now()
         )
-        line.withUTF8 { bytes in
+        line.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
@@ -50,42 +52,91 @@ struct GatewayLogHandler: LogHandler {
         return spec
     }
 
-    /// The line for one record, newline included.
-    static func format(
+    /// The UTF-8 bytes of one record's line, newline included. Built as
+    /// bytes, not by String interpolation: a device's connect and
+    /// disconnect each log a line, and the Strings had been a twentieth of
+    /// the gateway's CPU in a run of 10,000 connects.
+    static func line(
         _ format: GatewayConfiguration.LogFormat,
         level: Logger.Level,
         message: String,
         metadata: Logger.Metadata,
         label: String,
         now: timespec
-    ) -> String {
+    ) -> [UInt8] {
         var time = tm()
         var seconds = now.tv_sec
         gmtime_r(&seconds, &time)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        let date = "\(pad(time.tm_year + 1900, 4))-\(pad(time.tm_mon + 1, 2))-\(pad(time.tm_mday, 2))"
-        let clock = "\(pad(time.tm_hour, 2)):\(pad(time.tm_min, 2)):\(pad(time.tm_sec, 2))"
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + message.utf8.count)
         let levelName = level == .warning ? "WARNING" : level.rawValue.uppercased()
         switch format {
         case .text:
-            var line = "\(date) \(clock) - \(levelName) - \(message)"
+            appendDate(time, separator: UInt8(ascii: " "), to: &out)
+            out.append(contentsOf: " - ".utf8)
+            out.append(contentsOf: levelName.utf8)
+            out.append(contentsOf: " - ".utf8)
+            out.append(contentsOf: message.utf8)
             for key in metadata.keys.sorted() {
-                line += " \(key)=\(metadata[key]!)"
+                out.append(UInt8(ascii: " "))
+                out.append(contentsOf: key.utf8)
+                out.append(UInt8(ascii: "="))
+                out.append(contentsOf: metadata[key]!.description.utf8)
             }
-            return line + "\n"
+            out.append(UInt8(ascii: "\n"))
         case .json:
-            let millis = pad(Int32(now.tv_nsec / 1_000_000), 3)
-            var line = #"{"timestamp":"# + JSONEscaping.quoted("\(date)T\(clock).\(millis)Z")
-            line += #","level":"# + JSONEscaping.quoted(levelName)
-            line += #","message":"# + JSONEscaping.quoted(message)
-            line += #","logger":"# + JSONEscaping.quoted(label)
-            for key in metadata.keys.sorted() where !["timestamp", "level", "message", "logger"].contains(key) {
-                line += "," + JSONEscaping.quoted(key) + ":" + JSONEscaping.quoted("\(metadata[key]!)")
+            out.append(contentsOf: #"{"timestamp":""#.utf8)
+            appendDate(time, separator: UInt8(ascii: "T"), to: &out)
+            out.append(UInt8(ascii: "."))
+            appendPadded(Int(now.tv_nsec / 1_000_000), width: 3, to: &out)
+            out.append(contentsOf: #"Z","level":"#.utf8)
+            JSONEscaping.appendQuoted(levelName, to: &out)
+            out.append(contentsOf: #","message":"#.utf8)
+            JSONEscaping.appendQuoted(message, to: &out)
+            out.append(contentsOf: #","logger":"#.utf8)
+            JSONEscaping.appendQuoted(label, to: &out)
+            for key in metadata.keys.sorted() where !reservedKeys.contains(key) {
+                out.append(UInt8(ascii: ","))
+                JSONEscaping.appendQuoted(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                JSONEscaping.appendQuoted(metadata[key]!.description, to: &out)
             }
-            return line + "}\n"
+            out.append(contentsOf: "}\n".utf8)
+        }
+        return out
+    }
+
+    /// The JSON line's own fields, which metadata cannot overwrite.
+    private static let reservedKeys: Set<String> = ["timestamp", "level", "message", "logger"]
+
+    /// `2024-01-15 10:30:00` (text) or `2024-01-15T10:30:00` (JSON).
+    private static func appendDate(_ time: tm, separator: UInt8, to out: inout [UInt8]) {
+        appendPadded(Int(time.tm_year) + 1900, width: 4, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendPadded(Int(time.tm_mon) + 1, width: 2, to: &out)
+        out.append(UInt8(ascii: "-"))
+        appendPadded(Int(time.tm_mday), width: 2, to: &out)
+        out.append(separator)
+        appendPadded(Int(time.tm_hour), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendPadded(Int(time.tm_min), width: 2, to: &out)
+        out.append(UInt8(ascii: ":"))
+        appendPadded(Int(time.tm_sec), width: 2, to: &out)
+    }
+
+    /// `value` (not negative) in decimal, zero-padded to `width` digits.
+    private static func appendPadded(_ value: Int, width: Int, to out: inout [UInt8]) {
+        var divisor = 1
+        var digits = 1
+        while divisor * 10 <= value || digits < width {
+            divisor *= 10
+            digits += 1
+        }
+        var rest = value
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 }

@@ -45,6 +45,31 @@ struct DeviceRegistryTests {
         #expect(dump.range(of: Data("plain-text-token".utf8)) == nil)
     }
 
+    @Test("batched look-up: every known credential found once, unknown ones left out, at every statement size")
+    func batchedLookup() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var devices: [String: Device] = [:]
+        for index in 0..<30 {
+            let (device, _) = try await registry.createDevice(name: "batch-\(index)", token: "batch-token-\(index)")
+            devices[AccessToken.hash("batch-token-\(index)")] = device
+        }
+        let known = Array(devices.keys).sorted()
+        // Counts below, at and above each padded statement size, a chunk
+        // boundary (500), and unknown values mixed in.
+        for count in [1, 2, 4, 5, 16, 17, 30, 64, 65, 201, 500, 501, 1003] {
+            var values: [String] = []
+            for index in 0..<count {
+                values.append(index % 3 == 0 ? AccessToken.hash("unknown-\(index)") : known[index % known.count])
+            }
+            let found = try await registry.devices(credential: .accessToken, values: values)
+            let expected = Set(values).intersection(known)
+            #expect(Set(found.keys) == expected, "count \(count)")
+            for (value, device) in found { #expect(devices[value] == device) }
+        }
+        #expect(try await registry.devices(credential: .lwm2mEndpoint, values: [known[0]]).isEmpty)
+    }
+
     @Test("duplicate names, reused tokens and bad values are refused")
     func refusals() async throws {
         let (registry, directory) = try makeRegistry()

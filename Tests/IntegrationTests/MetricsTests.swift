@@ -63,6 +63,30 @@ struct OperationsTests {
         try await fixture.stop()
     }
 
+    @Test("MQTT QoS 0 and connectivity events, whose reports nobody waits for, are counted as sent and timed once each")
+    func unansweredCounted() async throws {
+        let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true"])
+        let device = try await fixture.addDevice("unanswered")
+        // 50 one-record messages and one message of two records, at QoS 0,
+        // between a connected and a disconnected event: 53 messages.
+        let lines = (1...50).map { #"{"seq":\#($0)}"# }
+            + [#"[{"ts":1700000000000,"values":{"seq":51}},{"ts":1700000000001,"values":{"seq":52}}]"#]
+        let publish = try await runCommand(
+            "mosquitto_pub",
+            ["-h", "127.0.0.1", "-p", String(fixture.gateway.mqttPort), "-u", device.token, "-t", "v1/devices/me/telemetry", "-q", "0", "-l"],
+            input: Data((lines.joined(separator: "\n") + "\n").utf8), timeout: .seconds(30))
+        #expect(publish.status == 0, "\(publish.stderr)")
+        var metrics: [String: Double] = [:]
+        #expect(try await eventually(timeout: .seconds(20)) {
+            metrics = parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)
+            return metrics[#"tb_gateway_messages_sent_total{sink="kafka"}"#] == 53
+        }, "\(metrics)")
+        #expect(metrics[#"tb_gateway_messages_received_total{transport="mqtt"}"#] == 51)
+        #expect(metrics[#"tb_gateway_sink_latency_seconds_count{sink="kafka"}"#] == 53)
+        #expect(metrics[#"tb_gateway_errors_total{kind="sink"}"#] == 0)
+        try await fixture.stop()
+    }
+
     @Test("/health on both ports; /ready follows the Kafka broker")
     func readiness() async throws {
         let fixture = try await GatewayFixture.start()

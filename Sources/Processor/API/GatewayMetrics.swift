@@ -58,7 +58,9 @@ package final class GatewayMetrics: Sendable {
 
     package static let sinkNames = ["kafka", "http"]
 
-    private let received: [TransportKind: Counter]
+    /// By `slot(_:)`: counted for every message, so an array, not a
+    /// dictionary that hashes the transport each time.
+    private let received: [Counter]
     private let authFailureCounters: [TransportKind: Counter]
     private let connected: [TransportKind: Gauge]
     private let dropped: [DropReason: Counter]
@@ -79,7 +81,8 @@ package final class GatewayMetrics: Sendable {
         func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
             Dictionary(uniqueKeysWithValues: TransportKind.deviceTransports.map { ($0, make($0)) })
         }
-        received = byTransport { Counter(label: Name.messagesReceived, dimensions: [("transport", $0.rawValue)]) }
+        precondition(TransportKind.deviceTransports.enumerated().allSatisfy { Self.slot($0.element) == $0.offset })
+        received = TransportKind.deviceTransports.map { Counter(label: Name.messagesReceived, dimensions: [("transport", $0.rawValue)]) }
         authFailureCounters = byTransport { Counter(label: Name.authFailures, dimensions: [("transport", $0.rawValue)]) }
         connected = byTransport { Gauge(label: Name.devicesConnected, dimensions: [("transport", $0.rawValue)]) }
         dropped = Dictionary(uniqueKeysWithValues: DropReason.allCases.map {
@@ -152,7 +155,20 @@ package final class GatewayMetrics: Sendable {
     }
 
     package func messageReceived(_ transport: TransportKind, count: Int = 1) {
-        received[transport]?.increment(by: count)
+        guard let slot = Self.slot(transport) else { return }
+        received[slot].increment(by: count)
+    }
+
+    /// The transport's index in `TransportKind.deviceTransports`.
+    private static func slot(_ transport: TransportKind) -> Int? {
+        switch transport {
+        case .http: 0
+        case .mqtt: 1
+        case .coap: 2
+        case .lwm2m: 3
+        case .mqttBridge: 4
+        case .gateway: nil
+        }
     }
 
     package func authFailed(_ transport: TransportKind) {
@@ -189,6 +205,13 @@ package final class GatewayMetrics: Sendable {
 
     package func sent(sink: String, count: Int = 1) {
         sent[sink]?.increment(by: count)
+    }
+
+    /// Many records' latencies at once: their enqueue times and now, in
+    /// nanoseconds on one clock (the Kafka sink's delivery reports of a poll).
+    package func sinkLatencies(sink: String, enqueuedNanoseconds: [Int64], now: Int64) {
+        guard let timer = latency[sink] else { return }
+        for enqueued in enqueuedNanoseconds { timer.recordNanoseconds(max(0, now - enqueued)) }
     }
 
     package func sinkLatency(sink: String, since start: ContinuousClock.Instant) {

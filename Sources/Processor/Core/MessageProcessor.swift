@@ -152,20 +152,26 @@ package final class MessageProcessor: MessageIngest, Service {
     }
 
     private func batchLoop() async {
-        while let batch = await nextBatch() {
+        // One array for every batch: its storage is reused, not allocated
+        // and freed per batch (the sink has let go of it when `send` returns).
+        var batch: [GatewayMessage] = []
+        batch.reserveCapacity(configuration.batchSize)
+        while await nextBatch(into: &batch) {
             metrics.batchSize(batch.count)
             await sink.send(batch)
+            batch.removeAll(keepingCapacity: true)
             state.withLockedValue { $0.sinkBusy = false }
         }
     }
 
-    /// Waits for work; nil once the processor is stopped and empty.
-    private func nextBatch() async -> [GatewayMessage]? {
+    /// Waits for work and puts it in `batch`; false once the processor is
+    /// stopped and empty.
+    private func nextBatch(into batch: inout [GatewayMessage]) async -> Bool {
         while true {
-            let (batch, expired, stopped) = takeBatch()
+            let (expired, stopped) = takeBatch(into: &batch)
             fail(expired, .sinkTimeout)
-            if !batch.isEmpty { return batch }
-            if stopped { return nil }
+            if !batch.isEmpty { return true }
+            if stopped { return false }
             if !expired.isEmpty { continue }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLockedValue { state -> Bool in
@@ -178,15 +184,12 @@ package final class MessageProcessor: MessageIngest, Service {
         }
     }
 
-    private func takeBatch() -> (batch: [GatewayMessage], expired: [GatewayMessage], stopped: Bool) {
+    private func takeBatch(into batch: inout [GatewayMessage]) -> (expired: [GatewayMessage], stopped: Bool) {
         let deadline = now() - configuration.batchTimeout
         return state.withLockedValue { state in
-            var batch: [GatewayMessage] = []
             var expired: [GatewayMessage] = []
             // A submitter is sending inline: wait for it (it wakes the batcher).
-            guard !state.sinkBusy else { return (batch, expired, false) }
-            let count = min(state.queue.count, configuration.batchSize)
-            batch.reserveCapacity(count)
+            guard !state.sinkBusy else { return (expired, false) }
             while batch.count < configuration.batchSize, let message = state.queue.popFirst() {
                 if message.enqueuedAt < deadline, message.completion.awaitsAnswer {
                     expired.append(message)
@@ -196,7 +199,7 @@ package final class MessageProcessor: MessageIngest, Service {
             }
             metrics.queueDepth(state.queue.count)
             if !batch.isEmpty { state.sinkBusy = true }
-            return (batch, expired, !state.accepting && state.queue.isEmpty)
+            return (expired, !state.accepting && state.queue.isEmpty)
         }
     }
 

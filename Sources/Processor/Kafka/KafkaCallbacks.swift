@@ -13,6 +13,13 @@ final class KafkaCallbacks: @unchecked Sendable {
     // @unchecked: `reports` is touched only by the poll thread (callbacks run
     // inside rd_kafka_poll there); everything else is immutable or atomic.
     var reports: [(PendingDelivery, rd_kafka_resp_err_t)] = []
+    /// Reports on records nobody waits for (`UnansweredRecord`), by outcome:
+    /// counted, never completed.
+    var unansweredDelivered = 0
+    var unansweredFailed: [rd_kafka_resp_err_t] = []
+    /// When each delivered record was enqueued, in nanoseconds since
+    /// `UnansweredRecord.epoch`, for the latency histogram.
+    var enqueuedNanoseconds: [Int64] = []
     let logger: Logger
     let metrics: GatewayMetrics
     /// Set by the error callback while librdkafka reports every broker down.
@@ -23,36 +30,45 @@ final class KafkaCallbacks: @unchecked Sendable {
         self.metrics = metrics
     }
 
+    /// What a delivery-report code means for the device's message.
+    private func outcome(of code: rd_kafka_resp_err_t) -> DeliveryOutcome {
+        switch code {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+            return .delivered
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT,
+            RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+            return .failed(.sinkTimeout)
+        default:
+            logger.warning("Kafka refused a record", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
+            return .failed(.sinkError)
+        }
+    }
+
+    /// A failed message: counted as dropped and as a sink error.
+    private func countFailure(_ outcome: DeliveryOutcome) {
+        guard case .failed(let reason) = outcome else { return }
+        metrics.dropped(reason)
+        metrics.error(.sink)
+    }
+
     /// Settles the reports of one poll: completions bound to an event loop
     /// are grouped so each loop gets its list in one `execute`.
     func settleReports() {
-        guard !reports.isEmpty else { return }
+        guard !reports.isEmpty || unansweredDelivered > 0 || !unansweredFailed.isEmpty else { return }
         var perLoop: [ObjectIdentifier: (loop: any EventLoop, completions: [(any DeliveryCompletion, DeliveryOutcome)])] = [:]
         var elsewhere: [(any DeliveryCompletion, DeliveryOutcome)] = []
-        var delivered = 0
+        var delivered = unansweredDelivered
+        for code in unansweredFailed { countFailure(outcome(of: code)) }
+        unansweredDelivered = 0
+        unansweredFailed.removeAll(keepingCapacity: true)
         for (pending, code) in reports {
-            let outcome: DeliveryOutcome
-            switch code {
-            case RD_KAFKA_RESP_ERR_NO_ERROR:
-                outcome = .delivered
-            case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT,
-                RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
-                outcome = .failed(.sinkTimeout)
-            default:
-                outcome = .failed(.sinkError)
-                logger.warning(
-                    "Kafka refused a record",
-                    metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"]
-                )
-            }
-            guard let decided = pending.settle(outcome) else { continue }
+            guard let decided = pending.settle(outcome(of: code)) else { continue }
             switch decided {
             case .delivered:
                 delivered += 1
-                metrics.sinkLatency(sink: "kafka", since: pending.enqueuedAt)
-            case .failed(let reason):
-                metrics.dropped(reason)
-                metrics.error(.sink)
+                enqueuedNanoseconds.append(UnansweredRecord.nanoseconds(since: pending.enqueuedAt))
+            case .failed:
+                countFailure(decided)
             }
             if let loop = pending.completion.eventLoop {
                 perLoop[ObjectIdentifier(loop), default: (loop, [])].completions.append((pending.completion, decided))
@@ -61,8 +77,13 @@ final class KafkaCallbacks: @unchecked Sendable {
             }
         }
         reports.removeAll(keepingCapacity: true)
-        // One counter update per poll, not per record, and before any device
-        // hears of its delivery.
+        // One clock read and one counter update per poll, not per record,
+        // and before any device hears of its delivery.
+        if !enqueuedNanoseconds.isEmpty {
+            metrics.sinkLatencies(sink: "kafka", enqueuedNanoseconds: enqueuedNanoseconds,
+                                  now: UnansweredRecord.nanoseconds(since: .now))
+            enqueuedNanoseconds.removeAll(keepingCapacity: true)
+        }
         if delivered > 0 { metrics.sent(sink: "kafka", count: delivered) }
         for (completion, outcome) in elsewhere { completion.complete(outcome) }
         for (_, batch) in perLoop {
@@ -88,6 +109,15 @@ final class KafkaCallbacks: @unchecked Sendable {
             guard let message, let callbacks = KafkaCallbacks.from(opaque),
                 let record = message.pointee._private
             else { return }
+            if let enqueued = UnansweredRecord.enqueuedNanoseconds(record) {
+                if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    callbacks.unansweredDelivered += 1
+                    callbacks.enqueuedNanoseconds.append(enqueued)
+                } else {
+                    callbacks.unansweredFailed.append(message.pointee.err)
+                }
+                return
+            }
             let pending = Unmanaged<PendingDelivery>.fromOpaque(record).takeRetainedValue()
             callbacks.reports.append((pending, message.pointee.err))
         }

@@ -17,7 +17,8 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     package let name = "kafka"
     package let takesInline = true
     private let handle: OpaquePointer
-    private let topicHandles: [MessageKind: OpaquePointer]
+    /// By `MessageKind.allCases` order (`topicSlot`): looked up per record.
+    private let topicHandles: [OpaquePointer]
     private let callbacks: KafkaCallbacks
     private let configuration: KafkaConfiguration
     private let enqueueTimeout: Duration
@@ -40,14 +41,17 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         let conf = try makeKafkaConf(configuration.producerProperties)
         callbacks.install(on: conf)
         let handle = try makeKafkaHandle(RD_KAFKA_PRODUCER, conf: conf)
-        var topicHandles: [MessageKind: OpaquePointer] = [:]
+        var topicHandles: [OpaquePointer] = []
         for kind in MessageKind.allCases {
+            precondition(kind.topicSlot == topicHandles.count)
             guard let topic = rd_kafka_topic_new(handle, configuration.topics.topic(for: kind), nil) else {
+                for topic in topicHandles { rd_kafka_topic_destroy(topic) }
                 rd_kafka_destroy(handle)
                 throw KafkaError("rd_kafka_topic_new \(configuration.topics.topic(for: kind)) failed")
             }
-            topicHandles[kind] = topic
+            topicHandles.append(topic)
         }
+        _ = UnansweredRecord.epoch
         self.handle = handle
         self.callbacks = callbacks
         self.topicHandles = topicHandles
@@ -79,27 +83,36 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         var value: [UInt8] = []
         value.reserveCapacity(512)
         for message in batch {
-            await produce(message, scratch: &value)
+            if message.entries.isEmpty {
+                message.completion.complete(.delivered)
+                continue
+            }
+            // No suspension unless librdkafka's queue is full.
+            let pending = PendingDelivery.unlessUnanswered(message)
+            let (code, stopped) = produceRecords(message, pending: pending, from: 0, scratch: &value)
+            if code == RD_KAFKA_RESP_ERR_NO_ERROR { continue }
+            await produceWaiting(message, pending: pending, code: code, from: stopped, scratch: &value)
         }
     }
 
-    private func produce(_ message: GatewayMessage, scratch value: inout [UInt8]) async {
-        if message.entries.isEmpty {
-            message.completion.complete(.delivered)
-            return
-        }
-        let pending = PendingDelivery(
-            completion: message.completion, records: message.entries.count, enqueuedAt: message.enqueuedAt)
+    /// Produces the rest of a message librdkafka refused with `code` at
+    /// `position`: waits for room in its queue up to the bound.
+    private func produceWaiting(
+        _ message: GatewayMessage,
+        pending: PendingDelivery?,
+        code: rd_kafka_resp_err_t,
+        from position: Int,
+        scratch value: inout [UInt8]
+    ) async {
         let deadline = ContinuousClock.now + enqueueTimeout
-        var position = 0
+        var (code, position) = (code, position)
         while true {
-            let (code, stopped) = produceRecords(message, pending: pending, from: position, scratch: &value)
-            position = stopped
             if code == RD_KAFKA_RESP_ERR_NO_ERROR { return }
             // The local queue is full (a broker outage under load): wait for
             // room up to the bound, then give up on the rest of this message.
             if code == RD_KAFKA_RESP_ERR__QUEUE_FULL, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(5))
+                (code, position) = produceRecords(message, pending: pending, from: position, scratch: &value)
                 continue
             }
             fail(message, pending: pending, code: code, from: position)
@@ -114,8 +127,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
             message.completion.complete(.delivered)
             return true
         }
-        let pending = PendingDelivery(
-            completion: message.completion, records: message.entries.count, enqueuedAt: message.enqueuedAt)
+        let pending = PendingDelivery.unlessUnanswered(message)
         var value: [UInt8] = []
         value.reserveCapacity(256)
         let (code, stopped) = produceRecords(message, pending: pending, from: 0, scratch: &value)
@@ -129,11 +141,11 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     /// first error and returns it with the position it stopped at.
     private func produceRecords(
         _ message: GatewayMessage,
-        pending: PendingDelivery,
+        pending: PendingDelivery?,
         from position: Int,
         scratch value: inout [UInt8]
     ) -> (rd_kafka_resp_err_t, Int) {
-        let topic = topicHandles[message.kind]!
+        let topic = topicHandles[message.kind.topicSlot]
         var key = message.device.id
         for index in position..<message.entries.count {
             value.removeAll(keepingCapacity: true)
@@ -147,12 +159,14 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     }
 
     /// Fails a message whose records from `position` on were not produced.
-    private func fail(_ message: GatewayMessage, pending: PendingDelivery, code: rd_kafka_resp_err_t, from position: Int) {
+    private func fail(_ message: GatewayMessage, pending: PendingDelivery?, code: rd_kafka_resp_err_t, from position: Int) {
         let reason: DropReason = code == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .sinkTimeout : .sinkError
         if code != RD_KAFKA_RESP_ERR__QUEUE_FULL {
             logger.error("Kafka produce failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(code)))"])
         }
-        if let decided = pending.settle(.failed(reason), records: message.entries.count - position) {
+        // An unanswered record has nothing to settle: its one record failed.
+        let decided = pending.map { $0.settle(.failed(reason), records: message.entries.count - position) } ?? .failed(reason)
+        if let decided {
             message.completion.complete(decided)
             callbacks.metrics.dropped(reason)
             callbacks.metrics.error(.sink)
@@ -166,7 +180,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         key: inout String,
         value: [UInt8],
         message: GatewayMessage,
-        pending: PendingDelivery
+        pending: PendingDelivery?
     ) -> rd_kafka_resp_err_t {
         let headers = rd_kafka_headers_new(3)
         key.withUTF8 { id in
@@ -174,7 +188,8 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         }
         _ = rd_kafka_header_add(headers, "transport", -1, message.transport.rawValue, message.transport.rawValue.utf8.count)
         _ = rd_kafka_header_add(headers, "content-type", -1, "application/json", 16)
-        let opaque = Unmanaged.passRetained(pending).toOpaque()
+        let opaque = pending.map { Unmanaged.passRetained($0).toOpaque() }
+            ?? UnansweredRecord.opaque(enqueuedAt: message.enqueuedAt)
         let code = key.withUTF8 { id in
             value.withUnsafeBytes { bytes in
                 tbk_produce(handle, topic, id.baseAddress, id.count, bytes.baseAddress, bytes.count, headers, opaque)
@@ -182,7 +197,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         }
         if code != RD_KAFKA_RESP_ERR_NO_ERROR {
             rd_kafka_headers_destroy(headers)
-            Unmanaged<PendingDelivery>.fromOpaque(opaque).release()
+            if pending != nil { Unmanaged<PendingDelivery>.fromOpaque(opaque).release() }
         }
         return code
     }
@@ -190,7 +205,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     package func isReachable() async -> Bool {
         let answered = try? await NIOThreadPool.singleton.runIfActive { [self] () -> Bool in
             var metadata: UnsafePointer<rd_kafka_metadata>?
-            let code = rd_kafka_metadata(self.handle, 0, self.topicHandles[.telemetry]!, &metadata, 2000)
+            let code = rd_kafka_metadata(self.handle, 0, self.topicHandles[MessageKind.telemetry.topicSlot], &metadata, 2000)
             if let metadata { rd_kafka_metadata_destroy(metadata) }
             return code == RD_KAFKA_RESP_ERR_NO_ERROR
         }
@@ -220,7 +235,30 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
     }
 
     deinit {
-        for topic in topicHandles.values { rd_kafka_topic_destroy(topic) }
+        for topic in topicHandles { rd_kafka_topic_destroy(topic) }
         rd_kafka_destroy(handle)
+    }
+}
+
+extension MessageKind {
+    /// The kind's index in `allCases`: where its topic handle is.
+    fileprivate var topicSlot: Int {
+        switch self {
+        case .telemetry: 0
+        case .attributes: 1
+        case .rpcResponse: 2
+        case .clientRPC: 3
+        case .connectivity: 4
+        case .rpcState: 5
+        }
+    }
+}
+
+extension PendingDelivery {
+    /// The pending delivery of `message`, or nil for a one-record message
+    /// nobody waits for (its record carries an `UnansweredRecord` opaque).
+    fileprivate static func unlessUnanswered(_ message: GatewayMessage) -> PendingDelivery? {
+        if !message.completion.awaitsAnswer, message.entries.count == 1 { return nil }
+        return PendingDelivery(completion: message.completion, records: message.entries.count, enqueuedAt: message.enqueuedAt)
     }
 }

@@ -48,12 +48,14 @@ extension ByteBuffer {
     }
 
     func mqttValidatedString() throws(MQTTCodecError) -> String {
-        let valid = withUnsafeReadableBytes { raw -> Bool in
-            if raw.contains(0) { return false }
-            return String(validating: raw, as: UTF8.self) != nil
+        // One pass builds the String (the validation is the copy); it was
+        // validated once and then decoded again, two Strings per topic name.
+        let string = withUnsafeReadableBytes { raw -> String? in
+            if raw.contains(0) { return nil }
+            return String(validating: raw, as: UTF8.self)
         }
-        guard valid else { throw .invalidUTF8 }
-        return String(buffer: self)
+        guard let string else { throw .invalidUTF8 }
+        return string
     }
 
     // MARK: Writing
