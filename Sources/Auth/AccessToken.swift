@@ -16,10 +16,18 @@ package enum AccessToken {
     /// Lower-case hex SHA-256 of the token's UTF-8 bytes.
     package static func hash(_ token: String) -> String {
         let digest = SHA256.hash(data: Array(token.utf8))
-        return digest.map { byte in
-            let text = String(byte, radix: 16)
-            return byte < 16 ? "0" + text : text
-        }.joined()
+        // Hex digits straight into one String's storage (a String per byte,
+        // joined, had been most of the cost of a look-up's hashing).
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: SHA256.byteCount * 2) { buffer in
+            var index = 0
+            for byte in digest {
+                buffer[index] = digits[Int(byte >> 4)]
+                buffer[index + 1] = digits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
+        }
     }
 
     /// A token fits in a URL path segment and an MQTT username unchanged:
