@@ -52,6 +52,7 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
             topicHandles.append(topic)
         }
         _ = UnansweredRecord.epoch
+        precondition(TransportKind.allCases.allSatisfy { $0.headerValue.description == $0.rawValue })
         self.handle = handle
         self.callbacks = callbacks
         self.topicHandles = topicHandles
@@ -186,8 +187,12 @@ package final class KafkaSink: MessageSink, @unchecked Sendable {
         key.withUTF8 { id in
             _ = rd_kafka_header_add(headers, "device-id", -1, id.baseAddress, id.count)
         }
-        _ = rd_kafka_header_add(headers, "transport", -1, message.transport.rawValue, message.transport.rawValue.utf8.count)
-        _ = rd_kafka_header_add(headers, "content-type", -1, "application/json", 16)
+        // Static C strings: a Swift String passed as `const void *` is
+        // copied into a new array on every call.
+        let transport = message.transport.headerValue
+        _ = rd_kafka_header_add(headers, "transport", -1, transport.utf8Start, transport.utf8CodeUnitCount)
+        let contentType: StaticString = "application/json"
+        _ = rd_kafka_header_add(headers, "content-type", -1, contentType.utf8Start, contentType.utf8CodeUnitCount)
         let opaque = pending.map { Unmanaged.passRetained($0).toOpaque() }
             ?? UnansweredRecord.opaque(enqueuedAt: message.enqueuedAt)
         let code = key.withUTF8 { id in
@@ -250,6 +255,20 @@ extension MessageKind {
         case .clientRPC: 3
         case .connectivity: 4
         case .rpcState: 5
+        }
+    }
+}
+
+extension TransportKind {
+    /// `rawValue` as a static C string, for the `transport` header.
+    fileprivate var headerValue: StaticString {
+        switch self {
+        case .http: "http"
+        case .mqtt: "mqtt"
+        case .coap: "coap"
+        case .lwm2m: "lwm2m"
+        case .mqttBridge: "mqtt_bridge"
+        case .gateway: "gateway"
         }
     }
 }
