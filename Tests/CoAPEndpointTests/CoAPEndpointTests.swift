@@ -1,5 +1,5 @@
 import CoAPCodec
-import CoAPEndpoint
+@testable import CoAPEndpoint
 import Logging
 import NIOCore
 import NIOPosix
@@ -289,5 +289,31 @@ final class Recorder: ChannelInboundHandler, Sendable {
     init(received: Datagrams) { self.received = received }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         received.append(unwrapInboundIn(data).data)
+    }
+}
+
+@Suite("CoAP message keys (RFC 7252 §4.5: a message id is unique per peer)")
+struct CoAPMessageKeyTests {
+    @Test("IPv4 keys: equal for the same address, port and id; different if any differs; IPv6 peers too")
+    func keys() throws {
+        let a = try SocketAddress(ipAddress: "127.0.0.1", port: 5683)
+        let sameAsA = try SocketAddress(ipAddress: "127.0.0.1", port: 5683)
+        let otherPort = try SocketAddress(ipAddress: "127.0.0.1", port: 5684)
+        let otherHost = try SocketAddress(ipAddress: "10.0.0.1", port: 5683)
+        let v6 = try SocketAddress(ipAddress: "::1", port: 5683)
+        let v6Other = try SocketAddress(ipAddress: "::2", port: 5683)
+        #expect(CoAPMessageKey(peer: a, messageId: 7) == CoAPMessageKey(peer: sameAsA, messageId: 7))
+        #expect(CoAPMessageKey(peer: a, messageId: 7).hashValue == CoAPMessageKey(peer: sameAsA, messageId: 7).hashValue)
+        #expect(CoAPMessageKey(peer: a, messageId: 7) != CoAPMessageKey(peer: a, messageId: 8))
+        #expect(CoAPMessageKey(peer: a, messageId: 7) != CoAPMessageKey(peer: otherPort, messageId: 7))
+        #expect(CoAPMessageKey(peer: a, messageId: 7) != CoAPMessageKey(peer: otherHost, messageId: 7))
+        #expect(CoAPMessageKey(peer: v6, messageId: 7) == CoAPMessageKey(peer: v6, messageId: 7))
+        #expect(CoAPMessageKey(peer: v6, messageId: 7) != CoAPMessageKey(peer: v6Other, messageId: 7))
+        #expect(CoAPMessageKey(peer: v6, messageId: 7) != CoAPMessageKey(peer: a, messageId: 7))
+        // Every field of the packed word counts: the highest address byte and the port.
+        let high = try SocketAddress(ipAddress: "255.0.0.1", port: 5683)
+        let low = try SocketAddress(ipAddress: "127.0.0.1", port: 1)
+        #expect(CoAPMessageKey(peer: high, messageId: 7) != CoAPMessageKey(peer: otherHost, messageId: 7))
+        #expect(CoAPMessageKey(peer: low, messageId: 7) != CoAPMessageKey(peer: a, messageId: 7))
     }
 }

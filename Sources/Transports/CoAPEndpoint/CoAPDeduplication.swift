@@ -3,8 +3,28 @@ import NIOCore
 
 /// A message as its sender names it: (peer, message id) (RFC 7252 §4.5).
 struct CoAPMessageKey: Hashable {
-    let peer: SocketAddress
-    let messageId: UInt16
+    /// An IPv4 peer's address, port and the message id in one word (its
+    /// `other` is nil); for other peers only the message id.
+    private let packed: UInt64
+    /// A peer that is not IPv4. SocketAddress keeps an IPv4 address in a
+    /// class box, so a key holding it is retained, released and hashed
+    /// through the box at every look-up: four times per request.
+    private let other: SocketAddress?
+
+    init(peer: SocketAddress, messageId: UInt16) {
+        if case .v4(let address) = peer {
+            // sockaddr_in: family (2 bytes), port (2), address (4), in network order.
+            packed = withUnsafeBytes(of: address.address) { raw in
+                UInt64(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) << 32
+                    | UInt64(raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) << 16
+                    | UInt64(messageId)
+            }
+            other = nil
+        } else {
+            packed = UInt64(messageId)
+            other = peer
+        }
+    }
 }
 
 /// An exchange as a client names it: (peer, token) (RFC 7252 §5.3.2).
