@@ -10,15 +10,16 @@ import Synchronization
 /// are collected in `reports` and settled after the poll returns, so one poll
 /// completes its acks as one batch.
 final class KafkaCallbacks: @unchecked Sendable {
-    // @unchecked: `reports` is touched only by the poll thread (callbacks run
-    // inside rd_kafka_poll there); everything else is immutable or atomic.
+    // @unchecked: `reports`, the unanswered counts and `enqueuedNanoseconds`
+    // are touched only by the poll thread (callbacks run inside
+    // rd_kafka_poll there); everything else is immutable or atomic.
     var reports: [(PendingDelivery, rd_kafka_resp_err_t)] = []
     /// Reports on records nobody waits for (`UnansweredRecord`), by outcome:
     /// counted, never completed.
     var unansweredDelivered = 0
     var unansweredFailed: [rd_kafka_resp_err_t] = []
-    /// When each delivered record was enqueued, in nanoseconds since
-    /// `UnansweredRecord.epoch`, for the latency histogram.
+    /// When each delivered message was enqueued, answered or not, in
+    /// nanoseconds since `UnansweredRecord.epoch`, for the latency histogram.
     var enqueuedNanoseconds: [Int64] = []
     let logger: Logger
     let metrics: GatewayMetrics
