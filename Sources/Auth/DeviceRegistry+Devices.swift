@@ -112,12 +112,12 @@ extension DeviceRegistry {
         }
     }
 
-    /// The devices of many credentials of one kind in one query per 500
-    /// values (a reconnect storm after a restart asks for thousands at once):
-    /// credential value → device, for the values the registry knows.
     /// The IN-list lengths of the batched look-up's cached statements.
     static let inListSizes = [1, 4, 16, 64, 200, 500]
 
+    /// The devices of many credentials of one kind in one query per 500
+    /// values (a reconnect storm after a restart asks for thousands at once):
+    /// credential value → device, for the values the registry knows.
     package func devices(credential kind: CredentialKind, values: [String]) async throws(RegistryError) -> [String: Device] {
         guard !values.isEmpty else { return [:] }
         return try await run {
