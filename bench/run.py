@@ -335,6 +335,12 @@ def p99(run):
     return (run.get("latencyMs") or {}).get("p99", 0.0)
 
 
+def steady_p99(run):
+    """p99 of the messages sent in the steady window (the run without its
+    first and last second: the connects and the disconnects)."""
+    return (run.get("steadyLatencyMs") or {}).get("p99", float("nan"))
+
+
 # Each figure: how to get it from a run, the budget, and whether it is met.
 FIGURES = {
     "mqtt-qos1": [
@@ -344,9 +350,11 @@ FIGURES = {
         ("gateway p99 PUBLISH→PUBACK ms", lambda r: p99(r["gateway"]), None),
     ],
     "mqtt-fixed": [
-        ("MQTT QoS 1 at 10,000 msg/s, 1,000 conn: p99 ms", lambda r: p99(r.get("gateway", r)), ("<", 5.0)),
+        ("MQTT QoS 1 at 10,000 msg/s, 1,000 conn: p99 ms (steady window)", lambda r: steady_p99(r.get("gateway", r)), ("<", 5.0)),
         ("achieved msg/s", lambda r: r.get("gateway", r)["steadyRate"], None),
-        ("same load, mosquitto 2.0: p99 ms", lambda r: p99(r["mosquitto"]) if "mosquitto" in r else float("nan"), None),
+        ("same load, mosquitto 2.0: p99 ms (steady window)", lambda r: steady_p99(r["mosquitto"]) if "mosquitto" in r else float("nan"), None),
+        ("p99 ms over the whole run, with the 1,000 connects", lambda r: p99(r.get("gateway", r)), None),
+        ("mosquitto 2.0: p99 ms over the whole run", lambda r: p99(r["mosquitto"]) if "mosquitto" in r else float("nan"), None),
     ],
     "mqtt-qos0": [
         ("MQTT QoS 0, 100 conn: records into Kafka /s", lambda r: r["kafkaRate"], (">=", 150000)),

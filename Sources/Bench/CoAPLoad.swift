@@ -31,7 +31,7 @@ package enum CoAPLoad {
     package static func run(_ options: CoAPLoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
         let group = MultiThreadedEventLoopGroup.singleton
         let budget = LoadBudget(count: options.load.count, duration: options.load.duration)
-        let clock = LoadClock(progress: progress)
+        let clock = LoadClock(duration: options.load.duration, progress: progress)
         let server = try SocketAddress.makeAddressResolvingHost(options.load.host, port: options.load.port)
         let tokens = options.load.tokens
         let interval = options.load.rate.map { Duration.seconds(Double(tokens.count) / max($0, 0.001)).timeAmount }

@@ -194,7 +194,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         if code.isSuccess {
             result.acknowledged += 1
             counters.acknowledged.add(1, ordering: .relaxed)
-            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sent.sentAt).nanoseconds / 1000)))
+            result.recordLatency(sentAt: sent.sentAt, now: .now(), window: peer.clock.window)
             if options.load.recordAcknowledged { result.acknowledgedSeqs[peer.token, default: []].append(sent.seq) }
         } else {
             refused(code.description)

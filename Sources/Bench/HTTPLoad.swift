@@ -13,7 +13,7 @@ package enum HTTPLoad {
     package static func run(_ options: LoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
         let group = MultiThreadedEventLoopGroup.singleton
         let budget = LoadBudget(count: options.count, duration: options.duration)
-        let clock = LoadClock(progress: progress)
+        let clock = LoadClock(duration: options.duration, progress: progress)
         let connections = max(1, min(options.connections, options.tokens.count))
         let interval = options.rate.map { Duration.seconds(Double(connections) / max($0, 0.001)) }
         // Device i belongs to connection i % connections; each has its own sequence.
@@ -45,7 +45,9 @@ package enum HTTPLoad {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPLoadHandler(options: options, devices: devices, budget: budget, counters: counters, interval: interval, done: done))
+                        HTTPLoadHandler(
+                            options: options, devices: devices, budget: budget, counters: counters, window: clock.window, interval: interval,
+                            done: done))
                 }
             }
             .connect(host: options.host, port: options.port).get()
@@ -71,6 +73,7 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private let devices: [(number: Int, token: String)]
     private let budget: LoadBudget
     private let counters: LoadCounters
+    private let window: SteadyWindow
     private var pacer: SendPacer
     private let done: EventLoopPromise<LoadResult>
     private var sequences: [Int]
@@ -86,13 +89,14 @@ final class HTTPLoadHandler: ChannelInboundHandler {
     private var finished = false
 
     init(
-        options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, counters: LoadCounters, interval: Duration?,
-        done: EventLoopPromise<LoadResult>
+        options: LoadOptions, devices: [(number: Int, token: String)], budget: LoadBudget, counters: LoadCounters, window: SteadyWindow,
+        interval: Duration?, done: EventLoopPromise<LoadResult>
     ) {
         self.options = options
         self.devices = devices
         self.budget = budget
         self.counters = counters
+        self.window = window
         self.pacer = SendPacer(interval: interval?.timeAmount)
         self.done = done
         self.sequences = Array(repeating: 0, count: devices.count)
@@ -144,11 +148,10 @@ final class HTTPLoadHandler: ChannelInboundHandler {
         }
         // One request is outstanding at a time, so at most one answer completes here.
         for status in statuses {
-            let elapsed = NIODeadline.now() - sentAt
             if status == 200 {
                 result.acknowledged += 1
                 counters.acknowledged.add(1, ordering: .relaxed)
-                result.latency.record(microseconds: UInt64(max(0, elapsed.nanoseconds / 1000)))
+                result.recordLatency(sentAt: sentAt, now: .now(), window: window)
                 if options.recordAcknowledged { result.acknowledgedSeqs[devices[current.device].token, default: []].append(current.seq) }
             } else {
                 result.refused[String(status), default: 0] += 1

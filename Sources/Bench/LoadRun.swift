@@ -44,7 +44,10 @@ package struct LoadResult: Sendable {
     package var retransmitted = 0
     /// Connections (or CoAP peers) that were established.
     package var connected = 0
+    /// Send to acknowledgement, every message of the run.
     package var latency = LatencyHistogram()
+    /// The same, for messages sent inside the steady window only.
+    package var steadyLatency = LatencyHistogram()
     package var connect = LatencyHistogram()
     package var elapsed: Duration = .zero
     /// From the first connection attempt to the last one established.
@@ -72,7 +75,16 @@ package struct LoadResult: Sendable {
         connected += other.connected
         acknowledgedSeqs.merge(other.acknowledgedSeqs) { $0 + $1 }
         latency.merge(other.latency)
+        steadyLatency.merge(other.steadyLatency)
         connect.merge(other.connect)
+    }
+
+    /// Counts one acknowledgement's latency, and again in the steady
+    /// figure when it was sent inside `window`.
+    mutating func recordLatency(sentAt: NIODeadline, now: NIODeadline, window: SteadyWindow) {
+        let microseconds = UInt64(max(0, (now - sentAt).nanoseconds / 1000))
+        latency.record(microseconds: microseconds)
+        if window.contains(sentAt) { steadyLatency.record(microseconds: microseconds) }
     }
 
     /// One JSON object: counts, rates, latency percentiles in ms.
@@ -88,7 +100,9 @@ package struct LoadResult: Sendable {
         }
         let reasons = refused.sorted { $0.key < $1.key }.map { #""\#($0.key)":\#($0.value)"# }.joined(separator: ",")
         let steady = String(format: "%.1f", steadyRate ?? rate)
-        return #"{"sent":\#(sent),"acknowledged":\#(acknowledged),"refused":{\#(reasons)},"errors":\#(errors),"unanswered":\#(unanswered),"retransmitted":\#(retransmitted),"connected":\#(connected),"seconds":\#(String(format: "%.3f", seconds)),"rate":\#(String(format: "%.1f", rate)),"steadyRate":\#(steady),"connectRate":\#(String(format: "%.1f", connectRate)),"latencyMs":\#(percentiles(latency)),"connectMs":\#(percentiles(connect))}"#
+        // Like the rate: a run too short for a steady window reports the whole run.
+        let steadyLatencies = percentiles(steadyLatency.count > 0 ? steadyLatency : latency)
+        return #"{"sent":\#(sent),"acknowledged":\#(acknowledged),"refused":{\#(reasons)},"errors":\#(errors),"unanswered":\#(unanswered),"retransmitted":\#(retransmitted),"connected":\#(connected),"seconds":\#(String(format: "%.3f", seconds)),"rate":\#(String(format: "%.1f", rate)),"steadyRate":\#(steady),"connectRate":\#(String(format: "%.1f", connectRate)),"latencyMs":\#(percentiles(latency)),"steadyLatencyMs":\#(steadyLatencies),"connectMs":\#(percentiles(connect))}"#
     }
 }
 
@@ -143,10 +157,12 @@ final class LoadBudget: Sendable {
 final class LoadClock: Sendable {
     let started = ContinuousClock.now
     let counters = LoadCounters()
+    let window: SteadyWindow
     private let samples = Mutex<[Int]>([])
     private let sampler = Mutex<Task<Void, Never>?>(nil)
 
-    init(progress: (@Sendable (String) -> Void)?) {
+    init(duration: Duration?, progress: (@Sendable (String) -> Void)?) {
+        window = SteadyWindow(start: .now(), duration: duration)
         let task = Task { [counters, started] in
             var last = 0
             while !Task.isCancelled {
@@ -183,6 +199,25 @@ final class LoadClock: Sendable {
             let steady = perSecond.dropFirst().dropLast()
             result.steadyRate = Double(steady.reduce(0, +)) / Double(steady.count)
         }
+    }
+}
+
+/// The sends whose latency is the run's steady figure: from one second
+/// after the start to one second before the deadline (no end for a
+/// `--count` run). The same window as `steadyRate`: the connects and the
+/// ramp-up at the start, and the disconnects at the end, are left out,
+/// as a fixed-rate measurement leaves out its warm-up.
+package struct SteadyWindow: Sendable {
+    let from: NIODeadline
+    let until: NIODeadline?
+
+    package init(start: NIODeadline, duration: Duration?) {
+        from = start + .seconds(1)
+        until = duration.map { start + $0.timeAmount - .seconds(1) }
+    }
+
+    package func contains(_ sentAt: NIODeadline) -> Bool {
+        sentAt >= from && until.map { sentAt < $0 } ?? true
     }
 }
 

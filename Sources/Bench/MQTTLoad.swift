@@ -47,7 +47,7 @@ package enum MQTTLoad {
     package static func run(_ options: MQTTLoadOptions, progress: (@Sendable (String) -> Void)? = nil) async throws -> LoadResult {
         let group = MultiThreadedEventLoopGroup.singleton
         let budget = LoadBudget(count: options.idle ? nil : options.load.count, duration: options.load.duration)
-        let clock = LoadClock(progress: progress)
+        let clock = LoadClock(duration: options.load.duration, progress: progress)
         let tokens = options.load.tokens
         // Resolved once: `connect(host:)` resolves and runs Happy Eyeballs
         // (a resolver hop and two timers) for every connection, which was

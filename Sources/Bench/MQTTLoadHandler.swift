@@ -222,7 +222,7 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         if code.rawValue < 0x80 {
             result.acknowledged += 1
             counters.acknowledged.add(1, ordering: .relaxed)
-            result.latency.record(microseconds: UInt64(max(0, (NIODeadline.now() - sent.sentAt).nanoseconds / 1000)))
+            result.recordLatency(sentAt: sent.sentAt, now: .now(), window: connection.clock.window)
             if options.load.recordAcknowledged { result.acknowledgedSeqs[connection.token, default: []].append(sent.seq) }
         } else {
             result.refused["\(packet)_\(hex(code))", default: 0] += 1

@@ -110,6 +110,38 @@ struct BenchTests {
         #expect(tiny.count == 5 && tiny.percentile(100) == tiny.max && tiny.percentile(20) == 1)
     }
 
+    @Test("the steady window leaves out the first second and the last; its latencies are reported apart from the whole run's")
+    func steadyWindow() throws {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+        let window = SteadyWindow(start: start, duration: .seconds(10))
+        #expect(!window.contains(start) && !window.contains(start + .milliseconds(999)))
+        #expect(window.contains(start + .seconds(1)) && window.contains(start + .milliseconds(8_999)))
+        #expect(!window.contains(start + .seconds(9)) && !window.contains(start + .seconds(20)))
+        // A --count run has no deadline: only the first second is left out.
+        let open = SteadyWindow(start: start, duration: nil)
+        #expect(!open.contains(start + .milliseconds(500)) && open.contains(start + .seconds(3_600)))
+
+        // A slow connect ramp (40 ms answers) and a quick steady state (2 ms).
+        var result = LoadResult()
+        for millisecond in stride(from: 0, to: 10_000, by: 10) {
+            let sentAt = start + .milliseconds(Int64(millisecond))
+            let took: TimeAmount = millisecond < 1_000 || millisecond >= 9_000 ? .milliseconds(40) : .milliseconds(2)
+            result.recordLatency(sentAt: sentAt, now: sentAt + took, window: window)
+        }
+        #expect(result.latency.count == 1_000 && result.steadyLatency.count == 800)
+        #expect(result.latency.percentile(99) >= 39_000 && result.steadyLatency.max == 2_000)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.json.utf8)) as? [String: Any])
+        let steady = try #require(json["steadyLatencyMs"] as? [String: Double])
+        let whole = try #require(json["latencyMs"] as? [String: Double])
+        #expect(steady["p99"] == 2.0 && (whole["p99"] ?? 0) >= 39)
+
+        // Too short for a window: the steady figure is the whole run's, as steadyRate is the rate.
+        var short = LoadResult()
+        short.recordLatency(sentAt: start, now: start + .milliseconds(3), window: window)
+        let shortJSON = try #require(try JSONSerialization.jsonObject(with: Data(short.json.utf8)) as? [String: Any])
+        #expect((shortJSON["steadyLatencyMs"] as? [String: Double])?["p99"] == 3.0)
+    }
+
     @Test("the verifier finds the missing, the duplicated and the out-of-order, per device")
     func verifier() {
         var verifier = SequenceVerifier()
