@@ -290,6 +290,74 @@ struct MQTTFramingTests {
         }
     }
 
+    @Test("the server's framer gives the same packets however the stream is split, and holds only a split packet's bytes")
+    func framerSplits() throws {
+        var stream = bytes("10 0D 00 04 4D 51 54 54 04 02 00 3C 00 01 " + ascii("c"))  // CONNECT 3.1.1, client id "c"
+        stream.writeImmutableBuffer(bytes("30 07 00 03 " + ascii("a/b") + " " + ascii("{}")))  // QoS 0
+        // QoS 1 with a 200-byte payload: a two-byte Remaining Length, split in some runs.
+        let payload = String(repeating: "x", count: 200)
+        stream.writeImmutableBuffer(bytes("32 CF 01 00 03 " + ascii("a/b") + " 00 0A " + ascii(payload)))
+        stream.writeImmutableBuffer(bytes("C0 00 E0 00"))  // PINGREQ, DISCONNECT
+        var whole = MQTTPacketFramer(maximumPacketSize: 1024)
+        var all = stream
+        var expected: [MQTTPacket] = []
+        while let packet = try whole.next(from: &all) { expected.append(packet) }
+        #expect(expected.count == 5 && whole.heldBytes == 0 && whole.version == .v311)
+        #expect(expected[2] == .publish(MQTTPublish(topic: "a/b", payload: ByteBuffer(string: payload), qos: .atLeastOnce, packetIdentifier: 10)))
+
+        // Two reads split at every position, then three at every pair of a coarser grid, then a byte at a time.
+        func decode(_ cuts: [Int]) throws -> [MQTTPacket] {
+            var framer = MQTTPacketFramer(maximumPacketSize: 1024)
+            var packets: [MQTTPacket] = []
+            var start = 0
+            for end in cuts + [stream.readableBytes] where end > start {
+                var read = stream.getSlice(at: start, length: end - start)!
+                while let packet = try framer.next(from: &read) { packets.append(packet) }
+                #expect(read.readableBytes == 0)
+                // Held: the bytes of the one packet still open, never more.
+                #expect(framer.heldBytes <= 3 + 2 + 3 + 2 + 200)
+                start = end
+            }
+            #expect(framer.heldBytes == 0)
+            return packets
+        }
+        for cut in 0...stream.readableBytes { #expect(try decode([cut]) == expected) }
+        for first in stride(from: 1, to: stream.readableBytes, by: 7) {
+            for second in stride(from: first, to: stream.readableBytes, by: 11) { #expect(try decode([first, second]) == expected) }
+        }
+        #expect(try decode(Array(1..<stream.readableBytes)) == expected)
+    }
+
+    @Test("the server's framer refuses what its decoder refuses: not CONNECT first, oversize before it arrives, a bad length")
+    func framerErrors() throws {
+        var framer = MQTTPacketFramer(maximumPacketSize: 1024)
+        var ping = bytes("C0 00")
+        #expect(throws: MQTTCodecError.protocolViolation("the first packet must be CONNECT")) { try framer.next(from: &ping) }
+
+        // 10,000 bytes announced: refused from the header, nothing held.
+        var large = MQTTPacketFramer(maximumPacketSize: 1024, version: .v311)
+        var header = bytes("30 90 4E 00")
+        #expect(throws: MQTTCodecError.packetTooLarge(size: 10_003, limit: 1024)) { try large.next(from: &header) }
+        #expect(large.heldBytes == 0)
+        // The same announced across two reads: refused once the length is complete.
+        var split = MQTTPacketFramer(maximumPacketSize: 1024, version: .v311)
+        var first = bytes("30 90")
+        #expect(try split.next(from: &first) == nil && split.heldBytes == 2)
+        var rest = bytes("4E 00 03")
+        #expect(throws: MQTTCodecError.packetTooLarge(size: 10_003, limit: 1024)) { try split.next(from: &rest) }
+
+        var malformed = MQTTPacketFramer(maximumPacketSize: 1 << 30, version: .v311)
+        var length = bytes("30 FF FF FF FF 01")
+        #expect(throws: MQTTCodecError.malformedRemainingLength) { try malformed.next(from: &length) }
+
+        var twice = MQTTPacketFramer(maximumPacketSize: 1024)
+        var connects = bytes("10 0D 00 04 4D 51 54 54 05 02 00 3C 00 00 00")
+        connects.writeImmutableBuffer(connects)
+        guard case .connect = try twice.next(from: &connects) else { Issue.record("no CONNECT"); return }
+        #expect(twice.version == .v5)
+        #expect(throws: MQTTCodecError.protocolViolation("second CONNECT")) { try twice.next(from: &connects) }
+    }
+
     @Test("topic filter matching", arguments: [
         ("v1/devices/me/rpc/request/+", "v1/devices/me/rpc/request/42", true),
         ("v1/devices/me/rpc/request/+", "v1/devices/me/rpc/request/42/x", false),

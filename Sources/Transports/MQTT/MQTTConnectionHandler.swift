@@ -10,7 +10,9 @@ import Synchronization
 /// are the sink's verdicts (one `execute` per QoS 1/2 message) and the
 /// registry look-ups of CONNECT and attribute requests.
 final class MQTTConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = MQTTPacket
+    /// Bytes: packets are framed here (`MQTTPacketFramer`), not by a
+    /// `ByteToMessageHandler` in front, which copied nearly every read.
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = MQTTPacket
 
     enum State {
@@ -33,6 +35,9 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
 
     let shared: MQTTServerContext
     let encoder: MQTTPacketEncoder
+    var framer: MQTTPacketFramer
+    /// The stream could not be framed: everything after is ignored.
+    var framingFailed = false
     let connectionIdentifier: UInt64
     var state = State.awaitingConnect
     var version = MQTTProtocolVersion.v311
@@ -81,6 +86,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     init(shared: MQTTServerContext, encoder: MQTTPacketEncoder) {
         self.shared = shared
         self.encoder = encoder
+        self.framer = MQTTPacketFramer(maximumPacketSize: shared.configuration.maximumPacketSize)
         self.connectionIdentifier = shared.sessions.makeConnectionIdentifier()
     }
 
@@ -172,7 +178,19 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let packet = unwrapInboundIn(data)
+        guard !framingFailed else { return }
+        var buffer = unwrapInboundIn(data)
+        do {
+            while state != .closed, let packet = try framer.next(from: &buffer) {
+                receive(packet)
+            }
+        } catch {
+            framingFailed = true
+            codecFailed(error)
+        }
+    }
+
+    private func receive(_ packet: MQTTPacket) {
         packetSeen = true
         switch state {
         case .awaitingConnect:
@@ -207,18 +225,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let codecError = error as? MQTTCodecError {
-            metrics.error(.transport)
-            if case .packetTooLarge = codecError { metrics.dropped(.payloadTooLarge) }
-            logger.warning(
-                "MQTT protocol error; closing the connection",
-                metadata: ["remote_address": "\(remoteAddress)", "error": "\(codecError)", "transport": "mqtt"])
-            endReason = .protocolError
-            disconnect(codecError.reasonCode)
-        } else {
-            logger.debug("MQTT connection error", metadata: ["remote_address": "\(remoteAddress)", "error": "\(error)"])
-            close()
-        }
+        logger.debug("MQTT connection error", metadata: ["remote_address": "\(remoteAddress)", "error": "\(error)"])
+        close()
+    }
+
+    /// Bytes that are not a valid packet: answered (DISCONNECT with the
+    /// reason on 5.0), counted and closed.
+    private func codecFailed(_ codecError: MQTTCodecError) {
+        metrics.error(.transport)
+        if case .packetTooLarge = codecError { metrics.dropped(.payloadTooLarge) }
+        logger.warning(
+            "MQTT protocol error; closing the connection",
+            metadata: ["remote_address": "\(remoteAddress)", "error": "\(codecError)", "transport": "mqtt"])
+        endReason = .protocolError
+        disconnect(codecError.reasonCode)
     }
 
     // MARK: Writing and closing

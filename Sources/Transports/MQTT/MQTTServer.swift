@@ -73,7 +73,6 @@ package final class MQTTServer: Service {
                     if let tls { try operations.addHandler(NIOSSLServerHandler(context: tls)) }
                     let encoder = MQTTPacketEncoder()
                     let handler = MQTTConnectionHandler(shared: shared, encoder: encoder)
-                    try operations.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: configuration.maximumPacketSize)))
                     try operations.addHandler(MessageToByteHandler(encoder))
                     try operations.addHandler(handler)
                     live.track(channel, handler)

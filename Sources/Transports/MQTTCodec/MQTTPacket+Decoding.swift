@@ -11,6 +11,26 @@ extension MQTTPacket {
         version: MQTTProtocolVersion?,
         maximumPacketSize: Int = mqttMaximumRemainingLength + 5
     ) throws(MQTTCodecError) -> MQTTPacket? {
+        guard let frame = try frame(in: buffer, version: version, maximumPacketSize: maximumPacketSize),
+            buffer.readableBytes >= frame.total
+        else { return nil }
+        let first = buffer.readInteger(as: UInt8.self)!
+        buffer.moveReaderIndex(forwardBy: frame.header - 1)
+        var body = buffer.readSlice(length: frame.total - frame.header)!
+        let packet = try decode(type: first >> 4, flags: first & 0x0F, body: &body, version: version)
+        guard body.readableBytes == 0 else { throw .malformedPacket("\(body.readableBytes) bytes left over") }
+        return packet
+    }
+
+    /// The fixed header's length and the whole packet's, from the front of
+    /// `buffer`; nil while the Remaining Length is incomplete. Throws for a
+    /// first byte that cannot start a packet and for a size over the limit,
+    /// before the rest of the packet arrives.
+    package static func frame(
+        in buffer: ByteBuffer,
+        version: MQTTProtocolVersion?,
+        maximumPacketSize: Int
+    ) throws(MQTTCodecError) -> (header: Int, total: Int)? {
         guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
         // The first byte alone can be wrong: refuse it before waiting for the
         // rest, so bytes that are not MQTT are dropped at once.
@@ -29,12 +49,16 @@ extension MQTTPacket {
         }
         let total = headerLength + remaining
         guard total <= maximumPacketSize else { throw .packetTooLarge(size: total, limit: maximumPacketSize) }
-        guard buffer.readableBytes >= total else { return nil }
-        buffer.moveReaderIndex(forwardBy: headerLength)
-        var body = buffer.readSlice(length: remaining)!
-        let packet = try decode(type: first >> 4, flags: first & 0x0F, body: &body, version: version)
-        guard body.readableBytes == 0 else { throw .malformedPacket("\(body.readableBytes) bytes left over") }
-        return packet
+        return (headerLength, total)
+    }
+
+    /// Learns the protocol level from CONNECT; a second CONNECT is a
+    /// protocol violation (MQTT-3.1.0-2). A packet other than CONNECT
+    /// before CONNECT is refused by `read` from its first byte.
+    package static func learnVersion(from packet: MQTTPacket, into version: inout MQTTProtocolVersion?) throws(MQTTCodecError) {
+        guard case .connect(let connect) = packet else { return }
+        guard version == nil else { throw .protocolViolation("second CONNECT") }
+        version = connect.protocolVersion
     }
 
     private static func validateFixedHeader(type: UInt8, flags: UInt8, version: MQTTProtocolVersion?) throws(MQTTCodecError) {

@@ -19,12 +19,7 @@ package struct MQTTPacketDecoder: ByteToMessageDecoder {
         guard let packet = try MQTTPacket.read(from: &buffer, version: version, maximumPacketSize: maximumPacketSize) else {
             return .needMoreData
         }
-        // A packet other than CONNECT before CONNECT is refused by `read`
-        // from its first byte; here only the protocol level is learned.
-        if case .connect(let connect) = packet {
-            guard version == nil else { throw MQTTCodecError.protocolViolation("second CONNECT") }
-            version = connect.protocolVersion
-        }
+        try MQTTPacket.learnVersion(from: packet, into: &version)
         context.fireChannelRead(NIOAny(packet))
         return .continue
     }
