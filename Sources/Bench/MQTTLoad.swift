@@ -101,7 +101,6 @@ package enum MQTTLoad {
                         let serverName = host.first?.isNumber == true || host.contains(":") ? nil : host
                         try pipeline.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try pipeline.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: 1 << 20, version: version)))
                     try pipeline.addHandler(MQTTLoadEncoder(version: version))
                     try pipeline.addHandler(MQTTLoadHandler(options: options, connection: connection))
                 }

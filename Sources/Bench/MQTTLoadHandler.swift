@@ -7,7 +7,10 @@ import Synchronization
 /// then PUBLISH while the window has room (QoS 1/2) or the socket is
 /// writable (QoS 0), PUBREL on PUBREC, keep-alive pings, DISCONNECT at the end.
 final class MQTTLoadHandler: ChannelInboundHandler {
-    typealias InboundIn = MQTTPacket
+    /// Bytes, framed here as the server does: the tool shares the machine
+    /// with the gateway it measures, and `ByteToMessageHandler` copied its
+    /// reads and boxed every answer.
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = MQTTLoadWrite
 
     /// What a connection is given by the run (Sendable, so it can be built
@@ -46,9 +49,12 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// The payload being rendered (reused for every message).
     private var payload: [UInt8] = []
+    private var framer: MQTTPacketFramer
+    private var framingFailed = false
 
     init(options: MQTTLoadOptions, connection: Connection) {
         self.options = options
+        self.framer = MQTTPacketFramer(maximumPacketSize: 1 << 20, version: options.version)
         self.connection = connection
         self.counters = connection.clock.counters
         self.pacer = SendPacer(interval: connection.interval)
@@ -67,7 +73,20 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        guard !framingFailed else { return }
+        var buffer = unwrapInboundIn(data)
+        do {
+            while !finished, let packet = try framer.next(from: &buffer) {
+                receive(packet, context: context)
+            }
+        } catch {
+            framingFailed = true
+            errorCaught(context: context, error: error)
+        }
+    }
+
+    private func receive(_ packet: MQTTPacket, context: ChannelHandlerContext) {
+        switch packet {
         case .connAck(let ack):
             connAck(ack, context: context)
         case .pubAck(let ack), .pubComp(let ack):
