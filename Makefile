@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := pkg-config librdkafka-dev libmosquitto-dev libsqlite3-dev libmimalloc-dev sqlite3 kcat curl wrk docker-compose mosquitto mosquitto-clients libcoap3-bin python3
+APT_PACKAGES := pkg-config binutils librdkafka-dev libmosquitto-dev libsqlite3-dev libmimalloc-dev sqlite3 kcat curl wrk docker-compose mosquitto mosquitto-clients libcoap3-bin python3
 SWIFT_BUILD_FLAGS ?=
 
 PYTHON_PACKAGES := paho-mqtt==2.2.0 aiocoap==0.4.14
