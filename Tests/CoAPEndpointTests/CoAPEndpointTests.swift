@@ -251,6 +251,84 @@ struct CoAPEndpointTests {
         }
     }
 
+    @Test("a CON notification is acknowledged only once its receiver accepts it; a refused one is delivered again when retransmitted")
+    func notificationAcknowledgedByReceiver() async throws {
+        let received = Datagrams()
+        let device = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let client = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: Logger(label: "test")) { nil }
+        let deviceAddress = try #require(device.localAddress)
+        let clientAddress = try #require(client.localAddress)
+        let notifications = Mutex<[(value: String, acknowledgement: CoAPNotificationAcknowledgement?)]>([])
+        var messages: [CoAPMessage] { received.withLock { $0 }.compactMap { try? CoAPMessage(decoding: $0) } }
+        func acknowledgements(_ id: UInt16) -> Int { messages.filter { $0.type == .acknowledgement && $0.messageId == id }.count }
+        func waitFor(_ what: String, _ condition: () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(condition(), "waited for \(what)")
+        }
+        // Datagrams from one socket arrive in order: once a later probe has
+        // arrived, an ACK sent before it would have too.
+        var probes = 0
+        func probe() async throws {
+            probes += 1
+            _ = client.request(request(.get, "probe\(probes)", type: .nonConfirmable), to: deviceAddress)
+            let path = ["probe\(probes)"]
+            try await waitFor("probe \(probes)") { messages.contains { $0.uriPath == path } }
+        }
+        func notify(_ id: UInt16, _ value: String, type: CoAPMessageType = .confirmable, token: CoAPToken) async throws {
+            var notification = CoAPMessage(type: type, code: .content, messageId: id, token: token, payload: ByteBuffer(string: value))
+            notification.observe = UInt32(id)
+            try await device.writeAndFlush(AddressedEnvelope(remoteAddress: clientAddress, data: notification.encoded()))
+        }
+
+        var registration = request(.get, "value")
+        registration.observe = 0
+        let first = client.observe(registration, to: deviceAddress) { message, acknowledgement in
+            notifications.withLock { $0.append((String(buffer: message.payload), acknowledgement)) }
+        }
+        try await waitFor("the registration") { messages.contains { $0.code == .get } }
+        let get = try #require(messages.first { $0.code == .get })
+        var answer = CoAPMessage(type: .acknowledgement, code: .content, messageId: get.messageId, token: get.token, payload: ByteBuffer(string: "v0"))
+        answer.observe = 1
+        try await device.writeAndFlush(AddressedEnvelope(remoteAddress: clientAddress, data: answer.encoded()))
+        #expect(String(buffer: try await first.get().payload) == "v0")
+
+        // Accepted: no ACK until then, one after; a retransmission gets it again and is not delivered twice.
+        try await notify(100, "v1", token: get.token)
+        try await waitFor("v1") { notifications.withLock { $0.count } == 1 }
+        try await probe()
+        #expect(acknowledgements(100) == 0)
+        notifications.withLock { $0[0].acknowledgement }?.accepted()
+        try await waitFor("the ACK of v1") { acknowledgements(100) == 1 }
+        try await notify(100, "v1", token: get.token)
+        try await waitFor("the ACK of v1 again") { acknowledgements(100) == 2 }
+        #expect(notifications.withLock { $0.count } == 1)
+
+        // Refused: no ACK; the retransmission is delivered again and then accepted.
+        try await notify(101, "v2", token: get.token)
+        try await waitFor("v2") { notifications.withLock { $0.count } == 2 }
+        notifications.withLock { $0[1].acknowledgement }?.refused()
+        try await probe()
+        #expect(acknowledgements(101) == 0)
+        try await notify(101, "v2", token: get.token)
+        try await waitFor("v2 again") { notifications.withLock { $0.count } == 3 }
+        #expect(notifications.withLock { $0.map(\.value) } == ["v1", "v2", "v2"])
+        notifications.withLock { $0[2].acknowledgement }?.accepted()
+        try await waitFor("the ACK of v2") { acknowledgements(101) == 1 }
+
+        // A NON notification has nothing to acknowledge.
+        try await notify(102, "v3", type: .nonConfirmable, token: get.token)
+        try await waitFor("v3") { notifications.withLock { $0.count } == 4 }
+        #expect(notifications.withLock { $0[3].value == "v3" && $0[3].acknowledgement == nil })
+        #expect(notifications.withLock { $0[0].acknowledgement != nil && $0[1].acknowledgement != nil })
+        await client.close()
+        try await device.close()
+    }
+
     @Test("a CON ping gets RST; a CON with a format error gets RST; the endpoint keeps serving")
     func resets() async throws {
         try await withEndpoints { server, client, address, _ in

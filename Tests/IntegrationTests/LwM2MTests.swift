@@ -132,6 +132,58 @@ struct LwM2MTests {
         try await fixture.stop()
     }
 
+    @Test("a CON notification is acknowledged only after Kafka took it: during an outage the device gets no ACK; every value it sent arrives once")
+    func notificationAcknowledgedAfterSink() async throws {
+        // Records wait in librdkafka through the outage instead of failing.
+        let fixture = try await start(["KAFKA_DELIVERY_TIMEOUT": "60"])
+        let id = try await addDevice(fixture, "lwm2m-ack", endpoint: "ack-1")
+        async let run = client(fixture, [
+            "--endpoint", "ack-1", "--lifetime", "60", "--notify-interval", "0.5", "--timeout", "60",
+            "--script", "wait-event:observe_cancel,deregister",
+        ])
+        _ = try await fixture.gateway.waitForLog(message: "LwM2M client registered", timeout: .seconds(15))
+        let attributes = try await admin(fixture, "PUT", "/api/devices/\(id)/lwm2m/3303/0/5700/attributes", #"{"pmin":1,"pmax":5}"#)
+        #expect(attributes.status == 200, "\(attributes.json)")
+        let observe = try await admin(fixture, "POST", "/api/devices/\(id)/lwm2m/3303/0/5700/observe")
+        #expect(observe.status == 200, "\(observe.json)")
+        func temperatures() async throws -> [Double] {
+            try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+                .filter { $0.key == id && $0.headers["transport"] == "lwm2m" }
+                .compactMap { (($0.json["values"] as? [String: Any])?["3303/0/5700"] as? NSNumber)?.doubleValue }
+        }
+        #expect(try await eventually(timeout: .seconds(15)) { try await temperatures().count >= 2 })
+
+        // The broker is down for 6 s: the notification sent meanwhile is not
+        // acknowledged (the device holds back the next ones, RFC 7641
+        // §4.5.2) and is retransmitted; once Kafka has it, the ACK goes out.
+        fixture.kafka.setBrokerDown()
+        try await Task.sleep(for: .seconds(6))
+        fixture.kafka.setBrokerUp()
+        var seen: [Double] = []
+        let before = try await temperatures().count
+        #expect(try await eventually(timeout: .seconds(20)) {
+            seen = try await temperatures()
+            return seen.count >= before + 2
+        }, "\(seen)")
+        let cancel = try await admin(fixture, "DELETE", "/api/devices/\(id)/lwm2m/3303/0/5700/observe")
+        #expect(cancel.status == 200, "\(cancel.json)")
+        let output = try await run
+
+        let skipped = events(output, "notify_skipped")
+        #expect(!skipped.isEmpty, "no notification was held back: was the one sent in the outage acknowledged at once? \(output)")
+        #expect(skipped.allSatisfy { $0["reason"] as? String == "CON to server still unacknowledged" })
+        // The first value (the observe response) and every notification sent, each exactly once.
+        let sent = events(output, "notify").compactMap { ($0["value"] as? NSNumber)?.doubleValue }
+        #expect(try await eventually(timeout: .seconds(10)) {
+            seen = try await temperatures()
+            return seen.count >= sent.count + 1
+        })
+        #expect(Set(seen).count == seen.count, "a value arrived twice: \(seen)")
+        #expect(Set(sent).isSubset(of: Set(seen)), "sent \(sent), in Kafka \(seen)")
+        #expect(seen.count == sent.count + 1, "sent \(sent), in Kafka \(seen)")
+        try await fixture.stop()
+    }
+
     @Test("a profile's paths are observed on registration; a registration that is not updated expires")
     func observeOnRegistrationAndExpiry() async throws {
         let fixture = try await start(profiles: #"{"auto":{"keys":{"3303/0/5700":"t"},"observe":["/3303/0/5700"]}}"#)

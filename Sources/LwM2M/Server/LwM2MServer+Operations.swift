@@ -164,8 +164,8 @@ extension LwM2MServer {
         let bound = timeout ?? configuration.requestTimeout
         let first: CoAPMessage
         do {
-            first = try await endpoint.observe(message, to: registration.peer, timeout: bound) { [self] notification in
-                notified(notification, deviceId: deviceId, path: path, format: format)
+            first = try await endpoint.observe(message, to: registration.peer, timeout: bound) { [self] notification, acknowledgement in
+                notified(notification, acknowledgement: acknowledgement, deviceId: deviceId, path: path, format: format)
             }.get()
         } catch let error as CoAPClientError {
             if error == .timeout { throw .timeout(operation: "observe", path: path.description, after: bound) }
@@ -201,23 +201,60 @@ extension LwM2MServer {
     }
 
     /// One notification: decoded by the model and forwarded as telemetry.
-    private func notified(_ notification: CoAPMessage, deviceId: String, path: LwM2MPath, format: UInt32?) {
-        guard let registration = registrations.registration(deviceId: deviceId) else { return }
+    /// A confirmable one is acknowledged once the sink accepted its values
+    /// (architecture: a device is acknowledged only after the sink); one the
+    /// gateway could not take is left unacknowledged, so the device sends it
+    /// again (RFC 7252 §4.2). One that cannot be decoded is acknowledged and
+    /// counted: sending it again would not help.
+    private func notified(
+        _ notification: CoAPMessage, acknowledgement: CoAPNotificationAcknowledgement?, deviceId: String, path: LwM2MPath, format: UInt32?
+    ) {
+        guard let registration = registrations.registration(deviceId: deviceId) else {
+            acknowledgement?.refused()
+            return
+        }
         guard notification.code.isSuccess, notification.observe != nil else {
             // RFC 7641 §3.2: a notification without Observe or with an error ends it.
             rememberObservation(deviceId: deviceId, path: path, token: nil)
+            acknowledgement?.accepted()
             return
         }
+        let nodes: [LwM2MNode]
         do {
-            let nodes = try LwM2MContentFormat.decode(
+            nodes = try LwM2MContentFormat.decode(
                 Array(notification.payload.readableBytesView), format: notification.contentFormat ?? format, path: path,
                 types: models.type(of:))
-            if let refusal = forward(nodes, registration: registration, completion: UnacknowledgedCompletion.shared) {
-                metrics.dropped(refusal)
-            }
         } catch {
             metrics.dropped(.invalidPayload)
             logger.warning("LwM2M notification not valid", metadata: ["device_id": "\(deviceId)", "path": "\(path)", "error": "\(error)"])
+            acknowledgement?.accepted()
+            return
         }
+        let completion: any DeliveryCompletion =
+            acknowledgement.map { LwM2MNotificationCompletion($0) as any DeliveryCompletion } ?? UnacknowledgedCompletion.shared
+        if let refusal = forward(nodes, registration: registration, completion: completion) {
+            metrics.dropped(refusal)
+            acknowledgement?.refused()
+        }
+    }
+}
+
+/// The sink's verdict on a confirmable notification's values, as its
+/// answer to the device: the ACK when delivered, none otherwise.
+final class LwM2MNotificationCompletion: DeliveryCompletion {
+    private let acknowledgement: CoAPNotificationAcknowledgement
+
+    init(_ acknowledgement: CoAPNotificationAcknowledgement) {
+        self.acknowledgement = acknowledgement
+    }
+
+    func complete(_ outcome: DeliveryOutcome) {
+        if outcome == .delivered { acknowledgement.accepted() } else { acknowledgement.refused() }
+    }
+
+    var eventLoop: (any EventLoop)? { acknowledgement.eventLoop }
+
+    func completeOnEventLoop(_ outcome: DeliveryOutcome) {
+        complete(outcome)
     }
 }

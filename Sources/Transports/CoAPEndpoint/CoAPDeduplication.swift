@@ -75,6 +75,12 @@ struct CoAPDeduplication {
         entries[key] = (.answered(bytes), current.generation)
     }
 
+    /// Forgets a key still in progress: the message will be taken as new.
+    mutating func forget(_ key: CoAPMessageKey) {
+        guard case .inProgress = entries[key]?.entry else { return }
+        entries[key] = nil
+    }
+
     mutating func expire(now: NIODeadline) {
         while let first = order.first, first.expires <= now {
             removeOldest()

@@ -77,12 +77,15 @@ package final class CoAPEndpoint: Sendable {
     /// Registers an observation as a client (RFC 7641 §3.1): the future
     /// holds the first response; each later notification goes to
     /// `onNotification` on the event loop, until the server ends it or
-    /// `cancelObservation` is called. The token identifies it.
+    /// `cancelObservation` is called. The token identifies it. A
+    /// confirmable notification comes with its acknowledgement, which the
+    /// receiver must accept or refuse (nothing is sent until it does); a
+    /// non-confirmable one, or the last word of an observation, with nil.
     package func observe(
         _ message: CoAPMessage,
         to peer: SocketAddress,
         timeout: Duration? = nil,
-        onNotification: @escaping @Sendable (CoAPMessage) -> Void
+        onNotification: @escaping @Sendable (CoAPMessage, CoAPNotificationAcknowledgement?) -> Void
     ) -> EventLoopFuture<CoAPMessage> {
         var request = message
         request.observe = 0

@@ -18,8 +18,9 @@ package enum CoAPClientError: Error, Sendable, Equatable {
 final class CoAPClientExchange {
     let key: CoAPTokenKey
     let completion: (Result<CoAPMessage, CoAPClientError>) -> Void
-    /// Set for an Observe registration (RFC 7641 §3.3): later notifications go here.
-    let onNotification: ((CoAPMessage) -> Void)?
+    /// Set for an Observe registration (RFC 7641 §3.3): later notifications
+    /// go here, a confirmable one with the acknowledgement its receiver gives.
+    let onNotification: ((CoAPMessage, CoAPNotificationAcknowledgement?) -> Void)?
     /// The first response came and confirmed the observation.
     var established = false
     /// The request's message id, so a time-out can stop its retransmission.
@@ -29,7 +30,7 @@ final class CoAPClientExchange {
     init(
         key: CoAPTokenKey,
         completion: @escaping (Result<CoAPMessage, CoAPClientError>) -> Void,
-        onNotification: ((CoAPMessage) -> Void)? = nil
+        onNotification: ((CoAPMessage, CoAPNotificationAcknowledgement?) -> Void)? = nil
     ) {
         self.key = key
         self.completion = completion
@@ -46,7 +47,7 @@ extension CoAPEndpointHandler {
         to peer: SocketAddress,
         token chosen: CoAPToken? = nil,
         timeout: Duration? = nil,
-        onNotification: ((CoAPMessage) -> Void)? = nil,
+        onNotification: ((CoAPMessage, CoAPNotificationAcknowledgement?) -> Void)? = nil,
         completion: @escaping (Result<CoAPMessage, CoAPClientError>) -> Void
     ) {
         guard let context else { return completion(.failure(.closed)) }
@@ -99,7 +100,7 @@ extension CoAPEndpointHandler {
         exchange.timeout?.cancel()
         if exchange.established {
             // An observation that ends: its last word goes to the notification handler.
-            if case .success(let message) = result { exchange.onNotification?(message) }
+            if case .success(let message) = result { exchange.onNotification?(message, nil) }
         } else {
             exchange.completion(result)
         }
@@ -108,12 +109,14 @@ extension CoAPEndpointHandler {
     /// A response for one of our requests. For an Observe registration a
     /// 2.xx with Observe establishes it and later ones are notifications;
     /// anything else ends the exchange (RFC 7641 §3.2).
-    func responseArrived(_ message: CoAPMessage, for exchange: CoAPClientExchange) {
+    func responseArrived(
+        _ message: CoAPMessage, for exchange: CoAPClientExchange, acknowledgement: CoAPNotificationAcknowledgement? = nil
+    ) {
         guard exchange.onNotification != nil, message.code.isSuccess, message.observe != nil else {
             return finishClientExchange(exchange, .success(message))
         }
         if exchange.established {
-            exchange.onNotification?(message)
+            exchange.onNotification?(message, acknowledgement)
         } else {
             exchange.established = true
             exchange.timeout?.cancel()
@@ -140,9 +143,68 @@ extension CoAPEndpointHandler {
             deduplication.answered(messageKey, with: bytes)
             return
         }
-        if message.type == .confirmable {
-            deduplication.answered(messageKey, with: send(.empty(.acknowledgement, messageId: message.messageId), to: peer))
+        guard message.type == .confirmable else { return responseArrived(message, for: exchange) }
+        if exchange.established, exchange.onNotification != nil, message.code.isSuccess, message.observe != nil, let context {
+            // A confirmable notification is acknowledged once its receiver
+            // has taken it (for LwM2M: once the sink accepted the values), so
+            // a value that could not be forwarded is sent again by the
+            // device (RFC 7252 §4.2) instead of being acknowledged and lost.
+            // Retransmissions meanwhile find the message id in progress and
+            // are not delivered twice (§4.5).
+            let acknowledgement = CoAPNotificationAcknowledgement(
+                handler: NIOLoopBound(self, eventLoop: context.eventLoop), peer: peer, messageId: message.messageId)
+            return responseArrived(message, for: exchange, acknowledgement: acknowledgement)
         }
+        deduplication.answered(messageKey, with: send(.empty(.acknowledgement, messageId: message.messageId), to: peer))
         responseArrived(message, for: exchange)
+    }
+
+    /// The receiver took a confirmable notification: the ACK, kept for its
+    /// retransmissions.
+    func acknowledgeNotification(from peer: SocketAddress, messageId: UInt16) {
+        let key = CoAPMessageKey(peer: peer, messageId: messageId)
+        deduplication.answered(key, with: send(.empty(.acknowledgement, messageId: messageId), to: peer))
+    }
+
+    /// The receiver could not take a confirmable notification: no ACK, and
+    /// its message id is forgotten so the device's retransmission is
+    /// delivered again.
+    func forgetNotification(from peer: SocketAddress, messageId: UInt16) {
+        deduplication.forget(CoAPMessageKey(peer: peer, messageId: messageId))
+    }
+}
+
+/// The answer to one confirmable notification, given by whoever took its
+/// value: `accepted` sends the ACK, `refused` leaves it unanswered so the
+/// device retransmits it. Either may be called from any thread, once.
+package final class CoAPNotificationAcknowledgement: Sendable {
+    private let handler: NIOLoopBound<CoAPEndpointHandler>
+    private let peer: SocketAddress
+    private let messageId: UInt16
+
+    init(handler: NIOLoopBound<CoAPEndpointHandler>, peer: SocketAddress, messageId: UInt16) {
+        self.handler = handler
+        self.peer = peer
+        self.messageId = messageId
+    }
+
+    /// The endpoint's event loop, where the answer is written.
+    package var eventLoop: any EventLoop { handler.eventLoop }
+
+    package func accepted() {
+        onEventLoop { [peer, messageId] in $0.acknowledgeNotification(from: peer, messageId: messageId) }
+    }
+
+    package func refused() {
+        onEventLoop { [peer, messageId] in $0.forgetNotification(from: peer, messageId: messageId) }
+    }
+
+    private func onEventLoop(_ body: @escaping @Sendable (CoAPEndpointHandler) -> Void) {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop {
+            body(handler.value)
+        } else {
+            handler.eventLoop.execute { body(handler.value) }
+        }
     }
 }
