@@ -50,7 +50,6 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     /// The payload being rendered (reused for every message).
     private var payload: [UInt8] = []
     private var framer: MQTTPacketFramer
-    private var framingFailed = false
 
     init(options: MQTTLoadOptions, connection: Connection) {
         self.options = options
@@ -73,14 +72,12 @@ final class MQTTLoadHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !framingFailed else { return }
         var buffer = unwrapInboundIn(data)
         do {
             while !finished, let packet = try framer.next(from: &buffer) {
                 receive(packet, context: context)
             }
         } catch {
-            framingFailed = true
             errorCaught(context: context, error: error)
         }
     }

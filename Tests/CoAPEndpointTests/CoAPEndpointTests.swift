@@ -202,11 +202,7 @@ struct CoAPEndpointTests {
     @Test("an unanswered CON is retransmitted MAX_RETRANSMIT times with the same message id, then fails")
     func retransmission() async throws {
         let received = Datagrams()
-        let silent = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let silent = try await recordingSocket(received)
         let client = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: Logger(label: "test")) { nil }
         await #expect(throws: CoAPClientError.timeout) {
             try await client.request(request(.get, "hello"), to: silent.localAddress!).get()
@@ -223,11 +219,7 @@ struct CoAPEndpointTests {
     func silentObserver() async throws {
         try await withEndpoints { server, _, address, log in
             let received = Datagrams()
-            let silent = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
-                }
-                .bind(host: "127.0.0.1", port: 0).get()
+            let silent = try await recordingSocket(received)
             var registration = request(.get, "obs-con")
             registration.token = CoAPToken(bytes: [7, 7])
             registration.messageId = 4242
@@ -254,11 +246,7 @@ struct CoAPEndpointTests {
     @Test("a CON notification is acknowledged only once its receiver accepts it; a refused one is delivered again when retransmitted")
     func notificationAcknowledgedByReceiver() async throws {
         let received = Datagrams()
-        let device = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
+        let device = try await recordingSocket(received)
         let client = try await CoAPEndpoint.bind(configuration: fastConfiguration(), logger: Logger(label: "test")) { nil }
         let deviceAddress = try #require(device.localAddress)
         let clientAddress = try #require(client.localAddress)
@@ -333,11 +321,7 @@ struct CoAPEndpointTests {
     func resets() async throws {
         try await withEndpoints { server, client, address, _ in
             let replies = Datagrams()
-            let raw = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: replies)) }
-                }
-                .bind(host: "127.0.0.1", port: 0).get()
+            let raw = try await recordingSocket(replies)
             for datagram in [[0x40, 0x00, 0x12, 0x34], [0x49, 0x01, 0x12, 0x35, 1, 2, 3], [0x40, 0x02, 0x12, 0x36, 0xFF]] as [[UInt8]] {
                 try await raw.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: datagram)))
             }
@@ -359,6 +343,16 @@ final class Datagrams: Sendable {
     private let list = Mutex<[ByteBuffer]>([])
     func append(_ buffer: ByteBuffer) { list.withLock { $0.append(buffer) } }
     func withLock<T>(_ body: ([ByteBuffer]) -> T) -> T { list.withLock { body($0) } }
+}
+
+/// A UDP socket on loopback that keeps every datagram it receives: a
+/// silent peer, or a device the test speaks for by hand.
+func recordingSocket(_ received: Datagrams) async throws -> any Channel {
+    try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Recorder(received: received)) }
+        }
+        .bind(host: "127.0.0.1", port: 0).get()
 }
 
 final class Recorder: ChannelInboundHandler, Sendable {

@@ -36,8 +36,6 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     let shared: MQTTServerContext
     let encoder: MQTTPacketEncoder
     var framer: MQTTPacketFramer
-    /// The stream could not be framed: everything after is ignored.
-    var framingFailed = false
     let connectionIdentifier: UInt64
     var state = State.awaitingConnect
     var version = MQTTProtocolVersion.v311
@@ -178,14 +176,12 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !framingFailed else { return }
         var buffer = unwrapInboundIn(data)
         do {
             while state != .closed, let packet = try framer.next(from: &buffer) {
                 receive(packet)
             }
         } catch {
-            framingFailed = true
             codecFailed(error)
         }
     }

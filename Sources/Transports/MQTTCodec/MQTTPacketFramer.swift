@@ -16,6 +16,8 @@ package struct MQTTPacketFramer {
     private let maximumPacketSize: Int
     /// The start of a packet whose end has not arrived yet.
     private var partial: ByteBuffer?
+    /// A throw left the stream unframeable: nothing more is read from it.
+    private var failed = false
 
     package init(maximumPacketSize: Int, version: MQTTProtocolVersion? = nil) {
         self.maximumPacketSize = maximumPacketSize
@@ -27,8 +29,19 @@ package struct MQTTPacketFramer {
 
     /// The next complete packet, taking bytes from `buffer`; nil once
     /// `buffer` is used up (a partial packet at its end is kept for the
-    /// next read). After a throw the stream cannot be framed any further.
+    /// next read). After a throw the stream cannot be framed any further,
+    /// and every later call returns nil.
     package mutating func next(from buffer: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket? {
+        guard !failed else { return nil }
+        do throws(MQTTCodecError) {
+            return try frame(from: &buffer)
+        } catch {
+            failed = true
+            throw error
+        }
+    }
+
+    private mutating func frame(from buffer: inout ByteBuffer) throws(MQTTCodecError) -> MQTTPacket? {
         let packet: MQTTPacket?
         if var held = partial {
             partial = nil
