@@ -296,7 +296,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchTests",
-            dependencies: ["Bench", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Bench", "CoAPCodec", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/BenchTests",
             swiftSettings: swiftSettings
         ),

@@ -41,7 +41,7 @@ package enum CoAPLoad {
             let loop = group.next()
             let done = loop.makePromise(of: LoadResult.self)
             let peer = CoAPLoadHandler.Peer(
-                device: index + 1, token: token, server: server, budget: budget, clock: clock, interval: interval, done: done)
+                device: index + 1, token: token, budget: budget, clock: clock, interval: interval, done: done)
             let channel = try await DatagramBootstrap(group: loop)
                 .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
                 .channelOption(.datagramVectorReadMessageCount, value: 16)
@@ -51,7 +51,9 @@ package enum CoAPLoad {
                         try channel.pipeline.syncOperations.addHandler(CoAPLoadHandler(options: options, peer: peer))
                     }
                 }
-                .bind(host: server.protocol == .inet6 ? "::" : "0.0.0.0", port: 0)
+                // Connected (an ephemeral port of its own): the kernel keeps
+                // the route and takes only the server's datagrams.
+                .connect(to: server)
                 .get()
             channels.append(channel)
             finished.append(done.futureResult)

@@ -9,12 +9,13 @@ import Synchronization
 /// retransmission with exponential back-off (§4.2).
 final class CoAPLoadHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
-    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+    /// The socket is connected to the server: datagrams without an address
+    /// (no route lookup per datagram in the kernel).
+    typealias OutboundOut = ByteBuffer
 
     struct Peer: Sendable {
         let device: Int
         let token: String
-        let server: SocketAddress
         let budget: LoadBudget
         let clock: LoadClock
         let interval: TimeAmount?
@@ -35,11 +36,14 @@ final class CoAPLoadHandler: ChannelInboundHandler {
     private let options: CoAPLoadOptions
     private let peer: Peer
     private let counters: LoadCounters
-    private let uriPath: [String]
+    private let request: CoAPLoadRequest
+    /// Each payload is rendered into this one array.
+    private var body: [UInt8] = []
+    private var random = LoadRandom()
     private var result = LoadResult()
     private var seq = 0
     private var messageId = UInt16.random(in: .min ... .max)
-    private var tokenCounter = UInt64.random(in: 0..<(1 << 32))
+    private var tokenCounter = UInt32.random(in: .min ... .max)
     private var outstanding: [UInt16: Outstanding] = [:]
     /// Acknowledged with an empty ACK, the response to come separately: token → send time and sequence number.
     private var separate: [CoAPToken: (sentAt: NIODeadline, seq: Int)] = [:]
@@ -55,7 +59,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         self.peer = peer
         self.counters = peer.clock.counters
         self.pacer = SendPacer(interval: peer.interval)
-        self.uriPath = ["api", "v1", peer.token, "telemetry"]
+        self.request = CoAPLoadRequest(uriPath: ["api", "v1", peer.token, "telemetry"], contentFormat: 50)  // application/json
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -91,11 +95,16 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         case .confirmable, .nonConfirmable:
             if message.type == .confirmable {
                 let ack = CoAPMessage.empty(.acknowledgement, messageId: message.messageId)
-                context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ack.encoded())), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(ack.encoded()), promise: nil)
             }
             guard message.code.isResponse, let sent = separate.removeValue(forKey: message.token) else { return }
             answered(message.code, sent: sent)
         }
+    }
+
+    /// The window is refilled once per read, not per answer, so the new
+    /// requests leave in one sendmmsg.
+    func channelReadComplete(context: ChannelHandlerContext) {
         pump(context: context)
     }
 
@@ -143,18 +152,15 @@ final class CoAPLoadHandler: ChannelInboundHandler {
         seq += 1
         messageId &+= 1
         tokenCounter &+= 1
-        let token = CoAPToken(value: tokenCounter, length: 4)
-        let body = options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: peer.device)
-        var request = CoAPMessage(
-            type: .confirmable, code: .post, messageId: messageId, token: token, payload: context.channel.allocator.buffer(bytes: body))
-        request.setURI(path: uriPath)
-        request.contentFormat = 50  // application/json
-        let datagram = request.encoded()
+        options.load.template.render(seq: seq, ts: EpochClock.nowMilliseconds(), device: peer.device, into: &body)
+        let datagram = request.datagram(messageId: messageId, token: tokenCounter, payload: body, allocator: context.channel.allocator)
         // ACK_TIMEOUT × a random factor in [1, ACK_RANDOM_FACTOR] (RFC 7252 §4.2).
-        let timeout = TimeAmount.nanoseconds(Int64(Double(options.ackTimeout.timeAmount.nanoseconds) * Double.random(in: 1...1.5)))
+        let factor = Double.random(in: 1...1.5, using: &random)
+        let timeout = TimeAmount.nanoseconds(Int64(Double(options.ackTimeout.timeAmount.nanoseconds) * factor))
         let now = NIODeadline.now()
+        let token = CoAPToken(value: UInt64(tokenCounter), length: CoAPLoadRequest.tokenLength)
         outstanding[messageId] = Outstanding(token: token, datagram: datagram, sentAt: now, seq: seq, timeout: timeout, retryAt: now + timeout)
-        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer.server, data: datagram)), promise: nil)
+        context.write(wrapOutboundOut(datagram), promise: nil)
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
     }
@@ -179,7 +185,7 @@ final class CoAPLoadHandler: ChannelInboundHandler {
             again.retryAt = now + again.timeout
             outstanding[id] = again
             result.retransmitted += 1
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: peer.server, data: request.datagram)), promise: nil)
+            context.write(wrapOutboundOut(request.datagram), promise: nil)
             resent = true
         }
         if resent { context.flush() }

@@ -1,3 +1,4 @@
+import CoAPCodec
 import Foundation
 import NIOCore
 import Testing
@@ -154,5 +155,38 @@ struct BenchTests {
         // Against what the gateway acknowledged: c's one message never arrived; b's 4 was not acknowledged.
         let acknowledged = verifier.reports(acknowledged: ["a": [1, 2, 3, 4, 6], "b": [1, 2, 3], "c": [1]])
         #expect(acknowledged["a"]?.missing == [] && acknowledged["c"]?.missing == [1] && acknowledged["c"]?.received == 0)
+    }
+
+    @Test("bench coap's request: the pre-encoded prefix with the message id, token and payload decodes as the POST a CoAPMessage makes")
+    func coapRequest() throws {
+        let request = CoAPLoadRequest(uriPath: ["api", "v1", "a-device-token-of-20c", "telemetry"], contentFormat: 50)
+        let payload = Array(#"{"seq":7,"ts":1700000000000}"#.utf8)
+        let datagram = request.datagram(messageId: 0xBEEF, token: 0x0102_0304, payload: payload, allocator: ByteBufferAllocator())
+        let decoded = try CoAPMessage(decoding: datagram)
+        #expect(decoded.type == .confirmable && decoded.code == .post && decoded.messageId == 0xBEEF)
+        #expect(decoded.token == CoAPToken(value: 0x0102_0304, length: 4))
+        #expect(decoded.uriPath == ["api", "v1", "a-device-token-of-20c", "telemetry"] && decoded.contentFormat == 50)
+        #expect(decoded.payload == ByteBuffer(bytes: payload))
+        // Byte for byte what the codec writes for the same message.
+        var expected = CoAPMessage(
+            type: .confirmable, code: .post, messageId: 0xBEEF, token: CoAPToken(value: 0x0102_0304, length: 4), payload: ByteBuffer(bytes: payload))
+        expected.setURI(path: ["api", "v1", "a-device-token-of-20c", "telemetry"])
+        expected.contentFormat = 50
+        #expect(datagram == expected.encoded())
+        // No payload: no marker (RFC 7252 §3).
+        let empty = request.datagram(messageId: 1, token: 2, payload: [], allocator: ByteBufferAllocator())
+        #expect(try CoAPMessage(decoding: empty).payload.readableBytes == 0 && empty.readableBytes == datagram.readableBytes - payload.count - 1)
+    }
+
+    @Test("the ACK time-out's random factor: deterministic per seed, spread over [1, 1.5]")
+    func loadRandom() {
+        var a = LoadRandom(seed: 42)
+        var b = LoadRandom(seed: 42)
+        let first = (0..<1000).map { _ in Double.random(in: 1...1.5, using: &a) }
+        #expect(first == (0..<1000).map { _ in Double.random(in: 1...1.5, using: &b) })
+        #expect(first.allSatisfy { (1...1.5).contains($0) })
+        // Both halves of the range are hit: not a constant.
+        #expect(first.contains { $0 < 1.25 } && first.contains { $0 > 1.25 })
+        #expect(Set(first).count > 990)
     }
 }

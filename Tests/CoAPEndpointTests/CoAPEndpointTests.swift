@@ -388,4 +388,47 @@ struct CoAPMessageKeyTests {
         #expect(CoAPMessageKey(peer: high, messageId: 7) != CoAPMessageKey(peer: otherHost, messageId: 7))
         #expect(CoAPMessageKey(peer: low, messageId: 7) != CoAPMessageKey(peer: a, messageId: 7))
     }
+
+    @Test("the duplicate table: a new id is remembered, a repeat gets its entry (in progress, then the answer); the cap and the lifetime evict oldest first; a forgotten id taken again outlives its old slot")
+    func deduplication() throws {
+        let peer = try SocketAddress(ipAddress: "127.0.0.1", port: 5683)
+        func key(_ id: UInt16) -> CoAPMessageKey { CoAPMessageKey(peer: peer, messageId: id) }
+        func isInProgress(_ entry: CoAPDeduplication.Entry?) -> Bool {
+            if case .inProgress? = entry { return true }
+            return false
+        }
+        func answer(_ entry: CoAPDeduplication.Entry?) -> ByteBuffer? {
+            if case .answered(let bytes)? = entry { return bytes }
+            return nil
+        }
+        let start = NIODeadline.now()
+        var table = CoAPDeduplication(capacity: 3)
+        #expect(table.firstSight(key(1), expires: start + .seconds(10)) == nil)
+        #expect(isInProgress(table.firstSight(key(1), expires: start + .seconds(10))))
+        table.answered(key(1), with: ByteBuffer(string: "ack-1"))
+        #expect(answer(table.firstSight(key(1), expires: start + .seconds(10))) == ByteBuffer(string: "ack-1"))
+        // A repeat neither adds an entry nor moves the id's expiry.
+        #expect(table.count == 1)
+        // Answering an id never seen (or already evicted) records nothing.
+        table.answered(key(9), with: ByteBuffer(string: "x"))
+        #expect(table.count == 1 && table.firstSight(key(9), expires: start + .seconds(10)) == nil)
+        // The cap: the fourth id evicts the oldest, 1.
+        #expect(table.firstSight(key(2), expires: start + .seconds(20)) == nil)
+        #expect(table.firstSight(key(3), expires: start + .seconds(30)) == nil)
+        #expect(table.count == 3 && table.firstSight(key(1), expires: start + .seconds(40)) == nil)
+        #expect(table.count == 3)
+        // Forgotten while in progress (the receiver refused it): taken as new again,
+        // and the old slot's eviction does not remove the new entry.
+        table.forget(key(2))
+        #expect(table.count == 2 && table.firstSight(key(2), expires: start + .seconds(50)) == nil)
+        table.expire(now: start + .seconds(25))  // 2's first slot (20 s) passes
+        #expect(isInProgress(table.firstSight(key(2), expires: start + .seconds(50))))
+        #expect(table.count == 3)  // 3, 1 and 2
+        // An answered id is not forgotten by `forget`: its answer is repeated.
+        table.answered(key(3), with: ByteBuffer(string: "ack-3"))
+        table.forget(key(3))
+        #expect(answer(table.firstSight(key(3), expires: start + .seconds(60))) == ByteBuffer(string: "ack-3"))
+        table.expire(now: start + .seconds(100))
+        #expect(table.count == 0)
+    }
 }

@@ -37,6 +37,9 @@ extension CoAPMessage {
             number += delta
             guard number <= Int(UInt16.max) else { throw failure(.optionNumberOverflow) }
             guard let value = buffer.readSlice(length: length) else { throw failure(.truncatedOption) }
+            // One allocation for a typical request (a few Uri-Path segments,
+            // Content-Format), not one per doubling; none for empty messages.
+            if options.isEmpty { options.reserveCapacity(8) }
             options.append(CoAPOption(CoAPOptionNumber(UInt16(number)), value))
         }
         if code.isEmpty, tokenLength != 0 || !options.isEmpty || payload.readableBytes > 0 {

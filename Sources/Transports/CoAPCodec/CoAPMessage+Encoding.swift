@@ -32,8 +32,12 @@ extension CoAPMessage {
     }
 
     package func encoded() -> ByteBuffer {
+        // Room for everything at once: an option takes at most 5 bytes
+        // besides its value (§3.1), so the buffer never grows while encoding.
+        var capacity = 4 + Int(token.length) + payload.readableBytes + 1
+        for option in options { capacity += 5 + option.value.readableBytes }
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(4 + Int(token.length) + options.count * 4 + payload.readableBytes + 1)
+        buffer.reserveCapacity(capacity)
         encode(into: &buffer)
         return buffer
     }

@@ -25,12 +25,20 @@ extension CoAPMessage {
     }
 
     /// Uri-Path segments in order (§5.10.1).
-    package var uriPath: [String] {
-        options(.uriPath).map(\.stringValue)
-    }
+    package var uriPath: [String] { strings(.uriPath) }
 
-    package var uriQuery: [String] {
-        options(.uriQuery).map(\.stringValue)
+    package var uriQuery: [String] { strings(.uriQuery) }
+
+    /// The values of a repeatable string option, in one allocation (a lazy
+    /// filter's map grows its array one doubling at a time).
+    private func strings(_ number: CoAPOptionNumber) -> [String] {
+        var count = 0
+        for option in options where option.number == number { count += 1 }
+        guard count > 0 else { return [] }
+        var strings: [String] = []
+        strings.reserveCapacity(count)
+        for option in options where option.number == number { strings.append(option.stringValue) }
+        return strings
     }
 
     /// `/a/b?x=1&y=2`, for logs and for keying block-wise transfers.

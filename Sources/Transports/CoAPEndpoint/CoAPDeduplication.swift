@@ -58,21 +58,24 @@ struct CoAPDeduplication {
 
     var count: Int { entries.count }
 
-    func lookup(_ key: CoAPMessageKey) -> Entry? {
-        entries[key]?.entry
-    }
-
-    mutating func insert(_ key: CoAPMessageKey, expires: NIODeadline) {
+    /// Remembers a new key as in progress and returns nil; a key already
+    /// known keeps its entry, which is returned. One hash and probe for a
+    /// new key (the table holds up to `capacity` entries, so a probe is
+    /// often a cache miss); a duplicate, the rare case, takes a second.
+    mutating func firstSight(_ key: CoAPMessageKey, expires: NIODeadline) -> Entry? {
         generation &+= 1
-        entries[key] = (.inProgress, generation)
+        if let known = entries.updateValue((.inProgress, generation), forKey: key) {
+            entries[key] = known
+            return known.entry
+        }
         order.append((key, generation, expires))
         while entries.count > capacity, !order.isEmpty { removeOldest() }
+        return nil
     }
 
-    /// Records the answer; a key that expired meanwhile is left forgotten.
+    /// Records the answer, in place; a key that expired meanwhile is left forgotten.
     mutating func answered(_ key: CoAPMessageKey, with bytes: ByteBuffer) {
-        guard let current = entries[key] else { return }
-        entries[key] = (.answered(bytes), current.generation)
+        entries[key]?.entry = .answered(bytes)
     }
 
     /// Forgets a key still in progress: the message will be taken as new.
@@ -88,8 +91,8 @@ struct CoAPDeduplication {
     }
 
     private mutating func removeOldest() {
-        guard let first = order.popFirst() else { return }
+        guard let first = order.popFirst(), let index = entries.index(forKey: first.key) else { return }
         // A key re-used after it was forgotten has a newer generation: keep it.
-        if entries[first.key]?.generation == first.generation { entries[first.key] = nil }
+        if entries.values[index].generation == first.generation { entries.remove(at: index) }
     }
 }

@@ -46,14 +46,11 @@ extension CoAPEndpointHandler {
     /// on is answered once, later); true, and remembered, for a new one.
     func firstSight(_ message: CoAPMessage, from peer: SocketAddress) -> Bool {
         let key = CoAPMessageKey(peer: peer, messageId: message.messageId)
-        if let entry = deduplication.lookup(key) {
-            statistics.duplicates += 1
-            if case .answered(let bytes) = entry { write(bytes, to: peer) }
-            return false
-        }
         let lifetime = message.type == .confirmable ? configuration.exchangeLifetime : configuration.nonLifetime
-        deduplication.insert(key, expires: .now() + lifetime.timeAmount)
-        return true
+        guard let entry = deduplication.firstSight(key, expires: .now() + lifetime.timeAmount) else { return true }
+        statistics.duplicates += 1
+        if case .answered(let bytes) = entry { write(bytes, to: peer) }
+        return false
     }
 
     /// Answers a request without the application (errors, 2.31 Continue).

@@ -91,9 +91,17 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
         if envelope.data.readableBytes >= configuration.maxDatagramSize {
             return refuseOversize(envelope.data, from: peer)
         }
+        // The datagram is a slice of the read's whole buffer (datagrams per
+        // read × the largest datagram). Its options and payload are kept
+        // until the sink answers, and a slice would keep that buffer from
+        // being read into again: each read would then allocate (and fault
+        // in) a new one, and the open exchanges would hold one apiece. A
+        // copy of the few bytes the datagram has costs less.
+        var datagram = context.channel.allocator.buffer(capacity: envelope.data.readableBytes)
+        datagram.writeImmutableBuffer(envelope.data)
         let message: CoAPMessage
         do {
-            message = try CoAPMessage(decoding: envelope.data)
+            message = try CoAPMessage(decoding: datagram)
         } catch {
             statistics.formatErrors += 1
             if error.deservesReset, let messageId = error.messageId {
