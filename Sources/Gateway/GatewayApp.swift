@@ -193,6 +193,7 @@ struct GatewayApp {
         if configuration.kafkaEmbedded {
             let cluster = try EmbeddedKafkaCluster(topics: kafka.topics.all, partitions: 4)
             kafka.bootstrapServers = cluster.bootstrapServers
+            kafka.extraProperties.merge(EmbeddedKafkaCluster.producerProperties) { configured, _ in configured }
             embedded = cluster
             logger.warning(
                 "embedded Kafka broker started: development only, data kept in memory and only the most recent records (at most 100,000 or 5 MiB per partition)",

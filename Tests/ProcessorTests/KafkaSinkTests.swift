@@ -1,5 +1,6 @@
 import Foundation
 import KafkaSink
+import NIOCore
 import ProcessorAPI
 import TestSupport
 import Testing
@@ -73,5 +74,44 @@ struct KafkaSinkTests {
         #expect(await sink.drain(timeout: .milliseconds(300)) == 2)
         sink.close()
         #expect(stuck.all == [.failed(.sinkTimeout)])
+    }
+
+    @Test("with the embedded cluster's producer properties (one request in flight per connection): every record once, in order per device, over four partitions")
+    func embeddedProducerProperties() async throws {
+        #expect(EmbeddedKafkaCluster.producerProperties["max.in.flight.requests.per.connection"] == "1")
+        let cluster = try EmbeddedKafkaCluster(topics: ["tb.telemetry"], partitions: 4)
+        let sink = try KafkaSink(
+            configuration: KafkaConfiguration(bootstrapServers: cluster.bootstrapServers, extraProperties: EmbeddedKafkaCluster.producerProperties),
+            enqueueTimeout: .seconds(1), metrics: GatewayMetrics(), logger: testLogger)
+        defer { sink.close() }
+        let devices = (0..<20).map { DeviceIdentity(id: "device-\($0)", name: "d\($0)", type: "test") }
+        let perDevice = 50
+        var completions: [RecordingCompletion] = []
+        // Ten sends of 100 messages, each device's sequence interleaved with the others'.
+        for round in 0..<(perDevice / 5) {
+            var batch: [GatewayMessage] = []
+            for step in 0..<5 {
+                for device in devices {
+                    let completion = RecordingCompletion()
+                    completions.append(completion)
+                    let seq = round * 5 + step
+                    batch.append(GatewayMessage(
+                        device: device, kind: .telemetry, transport: .mqtt, receivedAt: 1_700_000_000_999,
+                        entries: [TelemetryEntry(ts: 1_700_000_000_000 + Int64(seq), values: ByteBuffer(string: #"{"seq":\#(seq)}"#))],
+                        completion: completion))
+                }
+            }
+            await sink.send(batch)
+        }
+        #expect(await waitUntil { completions.allSatisfy { $0.outcome != nil } })
+        #expect(completions.allSatisfy { $0.all == [.delivered] })
+        let records = try await readTopic("tb.telemetry", bootstrap: cluster.bootstrapServers)
+        #expect(records.count == devices.count * perDevice)
+        #expect(Set(records.map(\.partition)).count > 1, "the devices spread over the partitions")
+        for device in devices {
+            let own = records.filter { $0.key == device.id }.sorted { $0.offset < $1.offset }
+            #expect(Set(own.map(\.partition)).count == 1, "one device, one partition")
+            #expect(own.map { $0.json["ts"] as? Int } == (0..<perDevice).map { 1_700_000_000_000 + $0 }, "device \(device.id) in order, once each")
+        }
     }
 }
