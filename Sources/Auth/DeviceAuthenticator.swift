@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import ProcessorAPI
@@ -48,11 +49,18 @@ package final class DeviceAuthenticator: Sendable {
     /// processor does): a reconnect storm costs a few queries, not one per
     /// device, and concurrent requests with one token share its look-up.
     private struct Lookups {
+        /// The look-up thread has work or is taking it; a submitter that
+        /// finds it false sets it and wakes (or starts) the thread.
         var running = false
+        var threadAlive = false
         var waiting: [String: [@Sendable (AuthenticationResult) -> Void]] = [:]
     }
 
     private let lookups = Mutex(Lookups())
+    /// Wakes the look-up thread: signalled once per idle-to-running turn.
+    private let wake = DispatchSemaphore(value: 0)
+    /// An idle look-up thread ends after this; the next miss starts another.
+    private let lookupThreadIdle: DispatchTimeInterval
     private let registry: DeviceRegistry
     private let ttl: Duration
     private let negativeTTL: Duration
@@ -64,8 +72,11 @@ package final class DeviceAuthenticator: Sendable {
         ttl: Duration,
         negativeTTL: Duration = .seconds(5),
         metrics: GatewayMetrics,
+        lookupThreadIdle: Duration = .seconds(10),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
+        let (seconds, attoseconds) = lookupThreadIdle.components
+        self.lookupThreadIdle = .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
         self.registry = registry
         self.ttl = ttl
         self.negativeTTL = negativeTTL
@@ -122,65 +133,99 @@ package final class DeviceAuthenticator: Sendable {
     }
 
     /// `authenticateUncached` for an event loop: `answer` is called on the
-    /// look-up's thread (the caller hops back itself), so a connect costs no
+    /// look-up thread (the caller hops back itself), so a connect costs no
     /// task of its own, only its share of the batched look-up.
     package func authenticateUncached(token: String, answer: @escaping @Sendable (AuthenticationResult) -> Void) {
         guard AccessToken.isWellFormed(token) else { return answer(.malformed) }
-        let start = lookups.withLock { lookups -> Bool in
+        enum Wake { case none, signal, start }
+        let wake = lookups.withLock { lookups -> Wake in
             lookups.waiting[token, default: []].append(answer)
-            guard !lookups.running else { return false }
+            guard !lookups.running else { return .none }
             lookups.running = true
-            return true
+            guard lookups.threadAlive else {
+                lookups.threadAlive = true
+                return .start
+            }
+            return .signal
         }
-        if start { Task { await self.lookUpWaiting() } }
+        switch wake {
+        case .none: break
+        case .signal: self.wake.signal()
+        case .start: startLookupThread()
+        }
     }
 
-    /// Looks up what is waiting, again and again, until nothing is.
-    private func lookUpWaiting() async {
-        while true {
-            let batch = lookups.withLock { lookups -> [String: [@Sendable (AuthenticationResult) -> Void]]? in
-                guard !lookups.waiting.isEmpty else {
-                    lookups.running = false
-                    return nil
+    /// A thread of its own that blocks on the registry: one wake-up per
+    /// batch. A task awaiting GRDB's reader queue cost three thread hops and
+    /// a transaction per batch, more than the query itself, and a storm of
+    /// new devices comes in batches of one or two (docs/performance.md).
+    private func startLookupThread() {
+        let thread = Thread { [self] in
+            while true {
+                while let batch = takeWaiting() { lookUp(batch) }
+                if wake.wait(timeout: .now() + lookupThreadIdle) == .timedOut {
+                    let ends = lookups.withLock { lookups -> Bool in
+                        // Set since the last batch: its signal is on the way; take the work.
+                        guard !lookups.running else { return false }
+                        lookups.threadAlive = false
+                        return true
+                    }
+                    if ends { return }
                 }
-                defer { lookups.waiting = [:] }
-                return lookups.waiting
             }
-            guard let batch else { return }
-            let results = await lookUp(Array(batch.keys))
-            for (token, answers) in batch {
-                let result = results[token] ?? .unavailable
-                for answer in answers { answer(result) }
+        }
+        thread.name = "auth-lookup"
+        thread.start()
+    }
+
+    /// Everything waiting, or nil (and not running) when nothing is.
+    private func takeWaiting() -> [String: [@Sendable (AuthenticationResult) -> Void]]? {
+        lookups.withLock { lookups in
+            guard !lookups.waiting.isEmpty else {
+                lookups.running = false
+                return nil
             }
+            defer { lookups.waiting = [:] }
+            return lookups.waiting
         }
     }
 
-    /// One registry query for all `tokens`; fills the cache.
-    private func lookUp(_ tokens: [String]) async -> [String: AuthenticationResult] {
+    /// One registry query for the batch's tokens; fills the cache, then answers.
+    private func lookUp(_ batch: [String: [@Sendable (AuthenticationResult) -> Void]]) {
+        let tokens = Array(batch.keys)
         let hashes = tokens.map(AccessToken.hash)
-        let devices: [String: Device]
+        let devices: [String: Device]?
         do {
-            devices = try await registry.devices(credential: .accessToken, values: hashes)
+            devices = try registry.devicesBlocking(credential: .accessToken, values: hashes)
         } catch {
             metrics.error(.registry)
-            return [:]
+            devices = nil
         }
-        let instant = now()
-        return state.withLockedValue { state in
-            var results: [String: AuthenticationResult] = [:]
-            for (token, hash) in zip(tokens, hashes) {
-                guard let device = devices[hash] else {
-                    if state.unknown.count >= Self.negativeCacheLimit { state.unknown.removeAll() }
-                    state.unknown[token] = instant + negativeTTL
-                    results[token] = .unknown
-                    continue
+        let results: [String: AuthenticationResult]
+        if let devices {
+            let instant = now()
+            results = state.withLockedValue { state in
+                var results: [String: AuthenticationResult] = [:]
+                for (token, hash) in zip(tokens, hashes) {
+                    guard let device = devices[hash] else {
+                        if state.unknown.count >= Self.negativeCacheLimit { state.unknown.removeAll() }
+                        state.unknown[token] = instant + negativeTTL
+                        results[token] = .unknown
+                        continue
+                    }
+                    let entry = Entry(deviceId: device.id, identity: device.identity, enabled: device.enabled, expires: instant + ttl)
+                    state.known[token] = entry
+                    if device.enabled { state.activity[device.id] = EpochClock.nowMilliseconds() }
+                    results[token] = device.enabled ? .authenticated(entry.identity) : .disabled
                 }
-                let entry = Entry(deviceId: device.id, identity: device.identity, enabled: device.enabled, expires: instant + ttl)
-                state.known[token] = entry
-                if device.enabled { state.activity[device.id] = EpochClock.nowMilliseconds() }
-                results[token] = device.enabled ? .authenticated(entry.identity) : .disabled
+                return results
             }
-            return results
+        } else {
+            results = [:]
+        }
+        for (token, answers) in batch {
+            let result = results[token] ?? .unavailable
+            for answer in answers { answer(result) }
         }
     }
 

@@ -121,29 +121,46 @@ extension DeviceRegistry {
     package func devices(credential kind: CredentialKind, values: [String]) async throws(RegistryError) -> [String: Device] {
         guard !values.isEmpty else { return [:] }
         return try await run {
-            try await pool.read { db in
-                var found: [String: Device] = [:]
-                for start in stride(from: 0, to: values.count, by: 500) {
-                    var chunk = Array(values[start..<min(start + 500, values.count)])
-                    // A few statement sizes, compiled once per connection and
-                    // cached: the chunk is padded with its first value to the
-                    // next size (a repeated value in IN matches once). Compiling
-                    // an IN list per batch had been a tenth of the registry's
-                    // time in a reconnect storm.
-                    let size = Self.inListSizes.first { $0 >= chunk.count } ?? chunk.count
-                    chunk += repeatElement(chunk[0], count: size - chunk.count)
-                    let placeholders = Array(repeating: "?", count: size).joined(separator: ",")
-                    let statement = try db.cachedStatement(sql: """
-                        SELECT device_credentials.value, \(Device.columns) FROM device_credentials
-                        JOIN devices ON devices.id = device_credentials.device_id
-                        WHERE device_credentials.kind = ? AND device_credentials.value IN (\(placeholders))
-                        """)
-                    let rows = try Row.fetchAll(statement, arguments: StatementArguments([kind.rawValue] + chunk))
-                    for row in rows { found[row[0]] = Device(row: row, from: 1) }
-                }
-                return found
-            }
+            try await pool.read { db in try Self.devices(db, credential: kind, values: values) }
         }
+    }
+
+    /// `devices(credential:values:)` on the calling thread, which it blocks
+    /// for the query: for a thread of the caller's own, never an event loop
+    /// or the concurrency pool. One SELECT, so no transaction is begun (the
+    /// statement reads one snapshot by itself); no hop to GRDB's queues and
+    /// back, which cost more than the query when look-ups come one or two
+    /// at a time (a connect storm of new devices).
+    package func devicesBlocking(credential kind: CredentialKind, values: [String]) throws(RegistryError) -> [String: Device] {
+        guard !values.isEmpty else { return [:] }
+        do {
+            return try pool.unsafeRead { db in try Self.devices(db, credential: kind, values: values) }
+        } catch {
+            throw Self.registryError(error)
+        }
+    }
+
+    private static func devices(_ db: Database, credential kind: CredentialKind, values: [String]) throws -> [String: Device] {
+        var found: [String: Device] = [:]
+        for start in stride(from: 0, to: values.count, by: 500) {
+            var chunk = Array(values[start..<min(start + 500, values.count)])
+            // A few statement sizes, compiled once per connection and
+            // cached: the chunk is padded with its first value to the
+            // next size (a repeated value in IN matches once). Compiling
+            // an IN list per batch had been a tenth of the registry's
+            // time in a reconnect storm.
+            let size = inListSizes.first { $0 >= chunk.count } ?? chunk.count
+            chunk += repeatElement(chunk[0], count: size - chunk.count)
+            let placeholders = Array(repeating: "?", count: size).joined(separator: ",")
+            let statement = try db.cachedStatement(sql: """
+                SELECT device_credentials.value, \(Device.columns) FROM device_credentials
+                JOIN devices ON devices.id = device_credentials.device_id
+                WHERE device_credentials.kind = ? AND device_credentials.value IN (\(placeholders))
+                """)
+            let rows = try Row.fetchAll(statement, arguments: StatementArguments([kind.rawValue] + chunk))
+            for row in rows { found[row[0]] = Device(row: row, from: 1) }
+        }
+        return found
     }
 
     /// Replaces the device's access token; the old one stops working at once.

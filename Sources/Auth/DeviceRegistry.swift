@@ -51,12 +51,19 @@ package final class DeviceRegistry: Sendable {
     func run<T>(_ body: () async throws -> T) async throws(RegistryError) -> T {
         do {
             return try await body()
-        } catch let error as RegistryError {
-            throw error
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-            throw RegistryError.database("unique constraint: \(error.message ?? "")")
         } catch {
-            throw RegistryError.database("\(error)")
+            throw Self.registryError(error)
+        }
+    }
+
+    static func registryError(_ error: any Error) -> RegistryError {
+        switch error {
+        case let error as RegistryError:
+            error
+        case let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE:
+            RegistryError.database("unique constraint: \(error.message ?? "")")
+        default:
+            RegistryError.database("\(error)")
         }
     }
 

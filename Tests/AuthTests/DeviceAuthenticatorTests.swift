@@ -77,6 +77,28 @@ struct DeviceAuthenticatorTests {
         #expect(authenticator.cachedCount == 650, "every answer cached: 600 devices (disabled ones too) and 50 unknown tokens")
     }
 
+    @Test("the look-up thread ends when idle and the next miss starts another; answers keep coming, cached or not")
+    func lookupThreadRestarts() async throws {
+        let (registry, directory) = try makeRegistry()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let authenticator = DeviceAuthenticator(registry: registry, ttl: .milliseconds(50), metrics: GatewayMetrics(), lookupThreadIdle: .milliseconds(20))
+        let (device, token) = try await registry.createDevice(name: "restarts")
+        for round in 0..<5 {
+            // Past the cache TTL and the thread's idle time: each round asks the registry on a new thread.
+            try await Task.sleep(for: .milliseconds(80))
+            #expect(authenticator.cachedResult(token: token) == nil, "round \(round): expired from the cache")
+            guard case .authenticated(let identity) = await authenticator.authenticateUncached(token: token) else {
+                Issue.record("round \(round): not authenticated")
+                continue
+            }
+            #expect(identity.id == device.id)
+            guard case .unknown = await authenticator.authenticateUncached(token: "nobody-\(round)") else {
+                Issue.record("round \(round): an unknown token was not refused")
+                continue
+            }
+        }
+    }
+
     @Test("disable, rotate and remove in this process invalidate at once")
     func invalidation() async throws {
         let (registry, directory) = try makeRegistry()

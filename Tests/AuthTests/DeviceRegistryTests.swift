@@ -63,6 +63,7 @@ struct DeviceRegistryTests {
                 values.append(index % 3 == 0 ? AccessToken.hash("unknown-\(index)") : known[index % known.count])
             }
             let found = try await registry.devices(credential: .accessToken, values: values)
+            #expect(try registry.devicesBlocking(credential: .accessToken, values: values) == found, "count \(count): the blocking read finds the same")
             let expected = Set(values).intersection(known)
             #expect(Set(found.keys) == expected, "count \(count)")
             for (value, device) in found { #expect(devices[value] == device) }
