@@ -276,6 +276,7 @@ let package = Package(
             name: "MQTTCodecTests",
             dependencies: [
                 "MQTTCodec",
+                "ProcessorAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -296,13 +297,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchTests",
-            dependencies: ["Bench", "CoAPCodec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Bench", "CoAPCodec", "ProcessorAPI", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/BenchTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CoAPCodecTests",
-            dependencies: ["CoAPCodec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["CoAPCodec", "ProcessorAPI", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/CoAPCodecTests",
             swiftSettings: swiftSettings
         ),

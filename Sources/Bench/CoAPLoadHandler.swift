@@ -39,7 +39,8 @@ final class CoAPLoadHandler: ChannelInboundHandler {
     private let request: CoAPLoadRequest
     /// Each payload is rendered into this one array.
     private var body: [UInt8] = []
-    private var random = LoadRandom()
+    /// The ACK time-out's random factor, without a system call per request.
+    private var random = SplitMix64(seed: .random(in: .min ... .max))
     private var result = LoadResult()
     private var seq = 0
     private var messageId = UInt16.random(in: .min ... .max)

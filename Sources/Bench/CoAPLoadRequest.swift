@@ -36,22 +36,3 @@ struct CoAPLoadRequest {
         return buffer
     }
 }
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): the random factor of each
-/// request's ACK time-out without a `getrandom` system call per request,
-/// which `SystemRandomNumberGenerator` makes.
-struct LoadRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64 = UInt64.random(in: .min ... .max)) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,6 +1,7 @@
 import CoAPCodec
 import Foundation
 import NIOCore
+import ProcessorAPI
 import Testing
 
 @testable import Bench
@@ -178,10 +179,10 @@ struct BenchTests {
         #expect(try CoAPMessage(decoding: empty).payload.readableBytes == 0 && empty.readableBytes == datagram.readableBytes - payload.count - 1)
     }
 
-    @Test("the ACK time-out's random factor: deterministic per seed, spread over [1, 1.5]")
+    @Test("the ACK time-out's random factor (SplitMix64): deterministic per seed, spread over [1, 1.5]")
     func loadRandom() {
-        var a = LoadRandom(seed: 42)
-        var b = LoadRandom(seed: 42)
+        var a = SplitMix64(seed: 42)
+        var b = SplitMix64(seed: 42)
         let first = (0..<1000).map { _ in Double.random(in: 1...1.5, using: &a) }
         #expect(first == (0..<1000).map { _ in Double.random(in: 1...1.5, using: &b) })
         #expect(first.allSatisfy { (1...1.5).contains($0) })

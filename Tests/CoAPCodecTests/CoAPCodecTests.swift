@@ -1,5 +1,6 @@
 import CoAPCodec
 import NIOCore
+import ProcessorAPI
 import Testing
 
 private func bytes(_ hex: String) -> ByteBuffer {
@@ -247,7 +248,7 @@ struct CoAPMalformedTests {
 
     @Test("random bytes never trap", arguments: 0..<4)
     func fuzz(seed: Int) {
-        var generator = SplitMix(seed: UInt64(seed))
+        var generator = SplitMix64(seed: UInt64(seed))
         for _ in 0..<5_000 {
             let length = Int(generator.next() % 40)
             var datagram = ByteBuffer()
@@ -266,15 +267,3 @@ private func format2(_ value: Int) -> String {
     (value < 16 ? "0" : "") + String(value, radix: 16, uppercase: true)
 }
 
-/// A tiny deterministic generator, so a failing input can be reproduced.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -2,6 +2,7 @@ import MQTTCodec
 import NIOCore
 import NIOEmbedded
 import NIOTestUtils
+import ProcessorAPI
 import Testing
 
 func bytes(_ hex: String) -> ByteBuffer {
@@ -233,7 +234,7 @@ struct MQTTMalformedTests {
 
     @Test("random bytes never crash the decoder", arguments: 0..<4)
     func fuzz(seed: Int) {
-        var generator = SplitMix(seed: UInt64(seed))
+        var generator = SplitMix64(seed: UInt64(seed))
         for _ in 0..<2000 {
             let count = Int.random(in: 0..<64, using: &generator)
             var buffer = ByteBuffer(bytes: (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) })
@@ -243,18 +244,6 @@ struct MQTTMalformedTests {
             }
             buffer.clear()
         }
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
