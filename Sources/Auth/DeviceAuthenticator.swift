@@ -75,8 +75,7 @@ package final class DeviceAuthenticator: Sendable {
         lookupThreadIdle: Duration = .seconds(10),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
-        let (seconds, attoseconds) = lookupThreadIdle.components
-        self.lookupThreadIdle = .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        self.lookupThreadIdle = .nanoseconds(Int(lookupThreadIdle.wholeNanoseconds))
         self.registry = registry
         self.ttl = ttl
         self.negativeTTL = negativeTTL

@@ -12,3 +12,12 @@ package enum EpochClock {
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }
+
+extension Duration {
+    /// The span in whole nanoseconds, as NIO's `TimeAmount`, dispatch and
+    /// the latency histograms count it.
+    package var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -215,8 +215,6 @@ package final class GatewayMetrics: Sendable {
     }
 
     package func sinkLatency(sink: String, since start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let (seconds, attoseconds) = elapsed.components
-        latency[sink]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        latency[sink]?.recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
     }
 }

@@ -1,3 +1,5 @@
+import ProcessorAPI
+
 /// The opaque of a record nobody waits for: a one-record message whose
 /// completion does not answer anyone (MQTT QoS 0, connectivity events).
 ///
@@ -11,8 +13,7 @@ enum UnansweredRecord {
     static let epoch = ContinuousClock.now
 
     static func nanoseconds(since instant: ContinuousClock.Instant) -> Int64 {
-        let (seconds, attoseconds) = (instant - epoch).components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        (instant - epoch).wholeNanoseconds
     }
 
     static func opaque(enqueuedAt: ContinuousClock.Instant) -> UnsafeMutableRawPointer {

@@ -32,12 +32,12 @@ extension CoAPMessage {
     /// The values of a repeatable string option, in one allocation (a lazy
     /// filter's map grows its array one doubling at a time).
     private func strings(_ number: CoAPOptionNumber) -> [String] {
-        var count = 0
-        for option in options where option.number == number { count += 1 }
-        guard count > 0 else { return [] }
         var strings: [String] = []
-        strings.reserveCapacity(count)
-        for option in options where option.number == number { strings.append(option.stringValue) }
+        for option in options where option.number == number {
+            // The option count bounds the values: one allocation, made only if there is one.
+            if strings.isEmpty { strings.reserveCapacity(options.count) }
+            strings.append(option.stringValue)
+        }
         return strings
     }
 

@@ -155,15 +155,14 @@ extension CoAPEndpointHandler {
                 handler: NIOLoopBound(self, eventLoop: context.eventLoop), peer: peer, messageId: message.messageId)
             return responseArrived(message, for: exchange, acknowledgement: acknowledgement)
         }
-        deduplication.answered(messageKey, with: send(.empty(.acknowledgement, messageId: message.messageId), to: peer))
+        acknowledge(message.messageId, from: peer)
         responseArrived(message, for: exchange)
     }
 
-    /// The receiver took a confirmable notification: the ACK, kept for its
-    /// retransmissions.
-    func acknowledgeNotification(from peer: SocketAddress, messageId: UInt16) {
-        let key = CoAPMessageKey(peer: peer, messageId: messageId)
-        deduplication.answered(key, with: send(.empty(.acknowledgement, messageId: messageId), to: peer))
+    /// The empty ACK of a confirmable response or notification, kept for
+    /// its retransmissions (§4.5).
+    func acknowledge(_ messageId: UInt16, from peer: SocketAddress) {
+        deduplication.answered(CoAPMessageKey(peer: peer, messageId: messageId), with: send(.empty(.acknowledgement, messageId: messageId), to: peer))
     }
 
     /// The receiver could not take a confirmable notification: no ACK, and
@@ -192,7 +191,7 @@ package final class CoAPNotificationAcknowledgement: Sendable {
     package var eventLoop: any EventLoop { handler.eventLoop }
 
     package func accepted() {
-        onEventLoop { [peer, messageId] in $0.acknowledgeNotification(from: peer, messageId: messageId) }
+        onEventLoop { [peer, messageId] in $0.acknowledge(messageId, from: peer) }
     }
 
     package func refused() {

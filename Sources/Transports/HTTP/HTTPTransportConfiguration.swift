@@ -1,4 +1,5 @@
 import NIOCore
+import ProcessorAPI
 
 /// The HTTP device API's settings.
 package struct HTTPTransportConfiguration: Sendable {
@@ -12,8 +13,7 @@ package struct HTTPTransportConfiguration: Sendable {
     package var ackTimeout: Duration
 
     var ackTimeoutAmount: TimeAmount {
-        let (seconds, attoseconds) = ackTimeout.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        .nanoseconds(ackTimeout.wholeNanoseconds)
     }
 
     package init(host: String = "0.0.0.0", port: Int = 8081, maxPayloadSize: Int = 65536, ackTimeout: Duration = .seconds(10)) {
