@@ -1,9 +1,9 @@
 import Foundation
 import MQTTCodec
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Synchronization
 
 /// `bench mqtt`: one connection per device (the access token is the
 /// CONNECT user name, as ThingsBoard devices do), each publishing telemetry
@@ -66,8 +66,7 @@ package enum MQTTLoad {
         for loop in group.makeIterator() {
             timers[ObjectIdentifier(loop)] = MQTTLoadLoopTimers(eventLoop: loop, keepAlive: keepAlive, holdUntil: holdUntil)
         }
-        let launcher = MQTTLauncher(count: tokens.count, launched: launched) { [timers] index in
-            let loop = group.next()
+        let launcher = MQTTLauncher(count: tokens.count, launched: launched) { [timers] index, loop in
             let established = loop.makePromise(of: Void.self)
             let done = loop.makePromise(of: LoadResult.self)
             let connection = MQTTLoadHandler.Connection(
@@ -76,7 +75,7 @@ package enum MQTTLoad {
             connect(options, address: address, loop: loop, connection: connection)
             return (established.futureResult, done.futureResult)
         }
-        for _ in 0..<min(options.connectConcurrency, tokens.count) { launcher.launchNext() }
+        for _ in 0..<min(options.connectConcurrency, tokens.count) { launcher.launchNext(on: group.next()) }
         if tokens.isEmpty { launched.succeed([]) }
         let finished = try await launched.futureResult.get()
         var total = LoadResult()
@@ -111,6 +110,8 @@ package enum MQTTLoad {
 
 /// Starts connection after connection: the next one whenever one is
 /// established (or failed), so at most the initial number are under way.
+/// The next connection goes on the loop of the one that finished: no
+/// thread hop per connect, and the first wave spreads them over the loops.
 final class MQTTLauncher: Sendable {
     private struct State {
         var next = 0
@@ -118,34 +119,36 @@ final class MQTTLauncher: Sendable {
     }
 
     private let count: Int
-    private let state = Mutex(State())
+    /// NIOLock, not `Mutex` (a priority-inheritance futex on Linux): both
+    /// loops launch, and a contended unlock would wait for the kernel.
+    private let state = NIOLockedValueBox(State())
     private let launched: EventLoopPromise<[EventLoopFuture<LoadResult>]>
-    private let start: @Sendable (Int) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
+    private let start: @Sendable (Int, any EventLoop) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
 
     init(
         count: Int, launched: EventLoopPromise<[EventLoopFuture<LoadResult>]>,
-        start: @escaping @Sendable (Int) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
+        start: @escaping @Sendable (Int, any EventLoop) -> (established: EventLoopFuture<Void>, done: EventLoopFuture<LoadResult>)
     ) {
         self.count = count
         self.launched = launched
         self.start = start
     }
 
-    func launchNext() {
-        let index = state.withLock { state -> Int? in
+    func launchNext(on loop: any EventLoop) {
+        let index = state.withLockedValue { state -> Int? in
             guard state.next < count else { return nil }
             defer { state.next += 1 }
             return state.next
         }
         guard let index else { return }
-        let (established, done) = start(index)
-        let all = state.withLock { state -> [EventLoopFuture<LoadResult>]? in
+        let (established, done) = start(index, loop)
+        let all = state.withLockedValue { state -> [EventLoopFuture<LoadResult>]? in
             state.finished.append(done)
             return state.finished.count == count ? state.finished : nil
         }
         if let all { launched.succeed(all) }
         // Through `execute`: a future already complete would run the callback
         // at once and recurse once per failed connection.
-        established.whenComplete { [self] _ in established.eventLoop.execute { self.launchNext() } }
+        established.whenComplete { [self] _ in loop.execute { self.launchNext(on: loop) } }
     }
 }

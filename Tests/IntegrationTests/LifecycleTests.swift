@@ -77,6 +77,32 @@ struct LifecycleTests {
         try await first.stop()
     }
 
+    @Test("an MQTT port another gateway serves stops the second one (a listener per event loop: no silent sharing of the port)")
+    func mqttPortInUse() async throws {
+        let first = try await GatewayFixture.start(["MQTT_ENABLED": "true"])
+        let device = try await first.addDevice("port-holder-1")
+        let directory = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var environment = GatewayProcess.baseEnvironment(directory: directory, kafka: "embedded")
+        environment["MQTT_ENABLED"] = "true"
+        environment["MQTT_BIND_PORT"] = "\(first.gateway.mqttPort)"
+        let result = try await runCommand(GatewayProcess.binary, ["run"], environment: environment, directory: directory, timeout: .seconds(60))
+        #expect(result.status == 1, "\(result.stdout.suffix(2000))")
+        #expect(result.stdout.contains("tb-gateway stopped on an error") && result.stdout.contains("Address already in use"), "\(result.stdout.suffix(2000))")
+        // The first gateway still serves: connections from several source
+        // ports reach its listeners (one per event loop) and are all taken.
+        for n in 1...8 {
+            let published = try await runCommand(
+                "mosquitto_pub",
+                ["-h", "127.0.0.1", "-p", "\(first.gateway.mqttPort)", "-u", device.token, "-t", "v1/devices/me/telemetry", "-q", "1", "-m", #"{"n":\#(n)}"#],
+                timeout: .seconds(20))
+            #expect(published.status == 0, "\(published.stderr)")
+        }
+        let metrics = try await curl("GET", first.gateway.metricsURL + "/metrics").body
+        #expect(metrics.contains(#"tb_gateway_messages_received_total{transport="mqtt"} 8"#), "\(metrics)")
+        try await first.stop()
+    }
+
     @Test(".env is read, the environment wins, and config check masks secrets")
     func dotEnv() async throws {
         let directory = try makeTemporaryDirectory()
