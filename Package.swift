@@ -320,7 +320,12 @@ let package = Package(
         ),
         .testTarget(
             name: "LwM2MTests",
-            dependencies: ["LwM2M"],
+            dependencies: [
+                "LwM2M", "Auth", "CoAPCodec", "CoAPEndpoint", "ProcessorAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/LwM2MTests",
             swiftSettings: swiftSettings
         ),

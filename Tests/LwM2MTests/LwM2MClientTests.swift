@@ -154,6 +154,23 @@ struct LwM2MClientTests {
         #expect(calls.value == 2)
     }
 
+    @Test("changes from before the listener is set are told when it is, and later ones still reach it")
+    func lastValuesBeforeListener() {
+        let cache = LwM2MLastValues()
+        cache.update(deviceId: "d", [("t", "1")], ts: 10)
+        let calls = Counter()
+        cache.onChange { calls.increment() }
+        #expect(calls.value == 1)
+        #expect(cache.takeChanged() == ["d"])
+        cache.update(deviceId: "d", [("t", "2")], ts: 11)
+        #expect(calls.value == 2)
+        #expect(cache.takeChanged() == ["d"])
+        // Nothing changed before this listener: it is not called for nothing.
+        let idle = Counter()
+        cache.onChange { idle.increment() }
+        #expect(idle.value == 0)
+    }
+
     @Test("LWM2M_CLIENT_SERVER_URI: coap URIs with and without a port, IPv6 literals; anything else refused", arguments: [
         ("coap://127.0.0.1:5683", "127.0.0.1", 5683), ("coap://lwm2m.example.com", "lwm2m.example.com", 5683),
         ("coap://[::1]:15683/", "::1", 15683),

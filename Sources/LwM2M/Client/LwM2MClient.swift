@@ -99,6 +99,8 @@ package final class LwM2MClient: Service, Sendable {
                     if links != sentLinks || triggered || ContinuousClock.now >= nextUpdate {
                         let server = try await serverAddress(account)
                         try await update(endpoint, server: server, location: registered, links: links != sentLinks ? links : nil)
+                        // The server is there and still knows the registration: held observations resume.
+                        try? await handler.eventLoop.submit { handler.value.serverReachable() }.get()
                         sentLinks = links
                         nextUpdate = ContinuousClock.now + (account?.lifetime ?? configuration.lifetime) / 2
                     }

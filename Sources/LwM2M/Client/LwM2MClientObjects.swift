@@ -62,7 +62,8 @@ package struct LwM2MClientOwnObjects: Sendable {
         [
             LwM2MNode(LwM2MPath(1, 0, 0), .integer(1)),
             LwM2MNode(LwM2MPath(1, 0, 1), .integer(lifetimeSeconds)),
-            LwM2MNode(LwM2MPath(1, 0, 6), .boolean(false)),
+            // Notification Storing When Disabled or Offline: the latest value of each observation is kept and sent once the server answers again.
+            LwM2MNode(LwM2MPath(1, 0, 6), .boolean(true)),
             LwM2MNode(LwM2MPath(1, 0, 7), .string(binding)),
         ]
     }

@@ -1,5 +1,6 @@
 import CoAPCodec
 import CoAPEndpoint
+import Logging
 import NIOCore
 import ProcessorAPI
 
@@ -84,6 +85,10 @@ struct LwM2MClientObservation {
     var lastNodes: [LwM2MNode]
     /// A change that waits for pmin.
     var pending = false
+    /// The server stopped acknowledging notifications: nothing is sent on
+    /// this observation until an Update reaches the server again, and then
+    /// the latest value (Core §6.4, Notification Storing, /1/0/6).
+    var stored = false
 }
 
 extension LwM2MClientHandler {
@@ -126,8 +131,16 @@ extension LwM2MClientHandler {
         guard first.code.isSuccess else { return answer(exchange, .observe, first) }
         let loopBound = NIOLoopBound(self, eventLoop: exchange.eventLoop)
         var key: ObjectIdentifier?
-        guard let observation = exchange.acceptObservation(onCancel: { _ in
-            if let key { loopBound.value.observations[key] = nil }
+        guard let observation = exchange.acceptObservation(onCancel: { reason in
+            guard let key else { return }
+            // A CON notification the server never acknowledged: keep the
+            // observation for when the server is back (RFC 7641 §4.5 ends
+            // it for CoAP; the LwM2M registration outlives it).
+            if reason == .unreachable, loopBound.value.observations[key] != nil {
+                loopBound.value.serverUnreachable()
+            } else {
+                loopBound.value.observations[key] = nil
+            }
         }) else {
             return answer(exchange, .observe, CoAPResponse(code: .badRequest))
         }
@@ -141,7 +154,7 @@ extension LwM2MClientHandler {
     /// Values of these devices changed: notify the observations over them
     /// that the attributes let through, now or once pmin has passed.
     func valuesChanged(_ deviceIds: Set<String>) {
-        for (key, var entry) in observations {
+        for (key, var entry) in observations where !entry.stored {
             let deviceId = objects.instance(entry.path)?.deviceId
             guard deviceId.map(deviceIds.contains) ?? (entry.path.isObject && objects.instances(object: entry.path.objectId).contains { deviceIds.contains($0.deviceId) })
             else { continue }
@@ -179,6 +192,49 @@ extension LwM2MClientHandler {
         entry.observation.notify(content(nodes, path: entry.path, accept: entry.accept))
     }
 
+    /// The server did not acknowledge a notification: every observation
+    /// (they all go to that server) holds its notifications from now on,
+    /// keeping only what the value cache keeps, the latest value, and an
+    /// Update is sent at once to find out whether the server is back. If it
+    /// answers, `serverReachable` sends each observation its latest value;
+    /// if not, the client registers again and the server observes anew.
+    func serverUnreachable() {
+        var newlyStored = 0
+        for key in Array(observations.keys) where observations[key]?.stored == false {
+            observations[key]?.stored = true
+            newlyStored += 1
+        }
+        guard newlyStored > 0 else { return }
+        logger.warning("LwM2M server did not acknowledge a notification: holding notifications until it answers an Update",
+            metadata: ["observations": "\(observations.count)"])
+        onUpdateTrigger()
+    }
+
+    /// An Update was answered: the server is back with this registration.
+    /// Each held observation gets the latest value, as a new notification
+    /// with its token and the next sequence number.
+    func serverReachable() {
+        var resumed = 0
+        for (key, var entry) in observations where entry.stored {
+            guard entry.observation.isActive || entry.observation.resume() else {
+                observations[key] = nil
+                continue
+            }
+            entry.stored = false
+            guard let current = nodes(at: entry.path) else {
+                // The device went away meanwhile: 4.04 ends the observation (RFC 7641 §3.2).
+                entry.observation.notify(CoAPResponse(code: .notFound))
+                observations[key] = nil
+                continue
+            }
+            notify(key, &entry, current)
+            resumed += 1
+        }
+        if resumed > 0 {
+            logger.info("LwM2M server answers again: held observations resumed with their latest values", metadata: ["observations": "\(resumed)"])
+        }
+    }
+
     /// A new registration starts without observations: the server observes
     /// again what it wants (Core §6.2.1: a Register ends the old session).
     func dropObservations() {
@@ -196,7 +252,7 @@ extension LwM2MClientHandler {
     /// pmin passed for a held change; pmax passed without one: notify.
     func ticked() {
         let now = NIODeadline.now()
-        for (key, var entry) in observations {
+        for (key, var entry) in observations where !entry.stored {
             let attributes = effectiveAttributes(entry.path)
             let since = now - entry.lastSent
             let minimumPassed = since >= .seconds(Int64(attributes.pmin ?? 0))

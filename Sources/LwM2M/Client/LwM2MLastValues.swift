@@ -32,8 +32,17 @@ package final class LwM2MLastValues: Sendable {
 
     /// `listener` runs on the updating thread, once per batch of changes:
     /// a burst of telemetry costs one hop to the client's event loop, not one per message.
+    /// Changes from before the listener was set (telemetry that came while
+    /// the client role was starting) are told at once: they had set the
+    /// once-per-batch flag with nobody to clear it, and every later change
+    /// would have been kept from the listener.
     package func onChange(_ listener: @escaping @Sendable () -> Void) {
         self.listener.withLock { $0 = listener }
+        let waiting = state.withLock { state -> Bool in
+            state.notifying = !state.changed.isEmpty
+            return state.notifying
+        }
+        if waiting { listener() }
     }
 
     /// The devices whose values changed since the last call.

@@ -158,6 +158,15 @@ extension CoAPEndpointHandler {
         }
     }
 
+    func resumeObservation(_ observation: CoAPObservation) -> Bool {
+        guard context != nil, observations[observation.key] == nil else { return false }
+        observations[observation.key] = observation
+        statistics.observations = observations.count
+        observation.sinceConfirmable = 0
+        observation.activate()
+        return true
+    }
+
     func endObservation(_ observation: CoAPObservation, _ reason: CoAPObservation.EndReason) {
         if observations[observation.key] === observation {
             observations[observation.key] = nil

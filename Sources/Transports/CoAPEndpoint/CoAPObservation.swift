@@ -70,6 +70,20 @@ package final class CoAPObservation {
         endpoint?.endObservation(self, .cancelled)
     }
 
+    /// Takes up again an observation that ended because its observer did
+    /// not acknowledge a CON notification (`unreachable`), once the
+    /// application knows the observer is back: an LwM2M client whose server
+    /// kept its registration (Core §6.4: notifications are stored while the
+    /// server is offline and sent when it is back). Notifications continue
+    /// with the same token and the next sequence number. False when the
+    /// observation is active, its endpoint closed, or its token was taken
+    /// by a newer registration meanwhile.
+    package func resume() -> Bool {
+        eventLoop.preconditionInEventLoop()
+        guard !isActive, let endpoint else { return false }
+        return endpoint.resumeObservation(self)
+    }
+
     func activate() { isActive = true }
 
     /// Called once by the endpoint when the observation ends.
