@@ -397,10 +397,7 @@ struct CoAPMessageKeyTests {
             if case .inProgress? = entry { return true }
             return false
         }
-        func answer(_ entry: CoAPDeduplication.Entry?) -> ByteBuffer? {
-            if case .answered(let bytes)? = entry { return bytes }
-            return nil
-        }
+        func answer(_ entry: CoAPDeduplication.Entry?) -> ByteBuffer? { entry?.answer }
         let start = NIODeadline.now()
         var table = CoAPDeduplication(capacity: 3)
         #expect(table.firstSight(key(1), expires: start + .seconds(10)) == nil)
@@ -430,5 +427,26 @@ struct CoAPMessageKeyTests {
         #expect(answer(table.firstSight(key(3), expires: start + .seconds(60))) == ByteBuffer(string: "ack-3"))
         table.expire(now: start + .seconds(100))
         #expect(table.count == 0)
+    }
+
+    @Test("an answer of up to 16 bytes is kept in the entry itself, a longer one as its buffer; either is repeated byte for byte", arguments: [0, 1, 4, 12, 15, 16, 17, 40])
+    func storedAnswers(length: Int) throws {
+        let peer = try SocketAddress(ipAddress: "10.1.2.3", port: 40_000)
+        let bytes = ByteBuffer(bytes: (0..<length).map { UInt8(truncatingIfNeeded: 0xF0 &+ $0 &* 37) })
+        var table = CoAPDeduplication(capacity: 8)
+        let key = CoAPMessageKey(peer: peer, messageId: 0xBEEF)
+        #expect(table.firstSight(key, expires: .now() + .seconds(10)) == nil)
+        table.answered(key, with: bytes)
+        let repeated = table.firstSight(key, expires: .now() + .seconds(10))
+        let entry = try #require(repeated)
+        #expect(entry.answer == bytes)
+        switch entry {
+        case .answeredInline: #expect(length <= 16)
+        case .answered: #expect(length > 16)
+        case .inProgress: Issue.record("answered, not in progress")
+        }
+        // An empty ACK as the endpoint encodes it.
+        let ack = CoAPMessage.empty(.acknowledgement, messageId: 0xBEEF).encoded()
+        #expect(CoAPDeduplication.Entry(answer: ack).answer == ack)
     }
 }

@@ -205,7 +205,8 @@ extension LwM2MClientHandler {
             newlyStored += 1
         }
         guard newlyStored > 0 else { return }
-        logger.warning("LwM2M server did not acknowledge a notification: holding notifications until it answers an Update",
+        logger.warning(
+            "LwM2M server did not acknowledge a notification: holding notifications until it answers an Update",
             metadata: ["observations": "\(observations.count)"])
         onUpdateTrigger()
     }
@@ -231,7 +232,8 @@ extension LwM2MClientHandler {
             resumed += 1
         }
         if resumed > 0 {
-            logger.info("LwM2M server answers again: held observations resumed with their latest values", metadata: ["observations": "\(resumed)"])
+            logger.info(
+                "LwM2M server answers again: held observations resumed with their latest values", metadata: ["observations": "\(resumed)"])
         }
     }
 

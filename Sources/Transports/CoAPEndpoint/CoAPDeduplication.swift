@@ -25,6 +25,13 @@ struct CoAPMessageKey: Hashable {
             other = peer
         }
     }
+
+    /// The packed word alone for an IPv4 peer: the synthesized hash would
+    /// also feed `other`'s absence to the hasher at every look-up.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(packed)
+        if let other { hasher.combine(other) }
+    }
 }
 
 /// An exchange as a client names it: (peer, token) (RFC 7252 §5.3.2).
@@ -42,9 +49,43 @@ struct CoAPDeduplication {
     enum Entry {
         /// Received, not answered yet.
         case inProgress
-        /// The bytes sent in answer: the piggybacked ACK, the empty ACK of a
-        /// separate response, or a NON response.
+        /// The bytes sent in answer (the piggybacked ACK, the empty ACK of a
+        /// separate response, or a NON response), when they are at most 16:
+        /// kept in the entry itself, in two words. Most answers are an ACK
+        /// with a token of up to 8 bytes and no options or payload, and the
+        /// table holds up to `capacity` of them for EXCHANGE_LIFETIME;
+        /// keeping the buffer that was sent held two allocations (its
+        /// storage object and its bytes) per entry.
+        case answeredInline(UInt64, UInt64, count: UInt8)
+        /// A longer answer: the buffer that was sent.
         case answered(ByteBuffer)
+
+        init(answer bytes: ByteBuffer) {
+            guard bytes.readableBytes <= 16 else {
+                self = .answered(bytes)
+                return
+            }
+            var words: (UInt64, UInt64) = (0, 0)
+            withUnsafeMutableBytes(of: &words) { words in
+                bytes.withUnsafeReadableBytes { words.copyMemory(from: $0) }
+            }
+            self = .answeredInline(words.0, words.1, count: UInt8(bytes.readableBytes))
+        }
+
+        /// The answer's bytes, to send again to a duplicate; nil while in progress.
+        var answer: ByteBuffer? {
+            switch self {
+            case .inProgress:
+                return nil
+            case .answered(let bytes):
+                return bytes
+            case .answeredInline(let low, let high, let count):
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(Int(count))
+                withUnsafeBytes(of: (low, high)) { _ = buffer.writeBytes($0.prefix(Int(count))) }
+                return buffer
+            }
+        }
     }
 
     private var entries: [CoAPMessageKey: (entry: Entry, generation: UInt64)] = [:]
@@ -75,7 +116,7 @@ struct CoAPDeduplication {
 
     /// Records the answer, in place; a key that expired meanwhile is left forgotten.
     mutating func answered(_ key: CoAPMessageKey, with bytes: ByteBuffer) {
-        entries[key]?.entry = .answered(bytes)
+        entries[key]?.entry = Entry(answer: bytes)
     }
 
     /// Forgets a key still in progress: the message will be taken as new.

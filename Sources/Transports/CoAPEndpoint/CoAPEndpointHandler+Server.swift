@@ -49,7 +49,7 @@ extension CoAPEndpointHandler {
         let lifetime = message.type == .confirmable ? configuration.exchangeLifetime : configuration.nonLifetime
         guard let entry = deduplication.firstSight(key, expires: .now() + lifetime.timeAmount) else { return true }
         statistics.duplicates += 1
-        if case .answered(let bytes) = entry { write(bytes, to: peer) }
+        if let bytes = entry.answer { write(bytes, to: peer) }
         return false
     }
 
