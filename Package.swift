@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "CoAPEndpoint",
             dependencies: [
-                "CoAPCodec",
+                "CoAPCodec", "ProcessorAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

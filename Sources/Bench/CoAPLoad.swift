@@ -1,6 +1,7 @@
 import CoAPCodec
 import NIOCore
 import NIOPosix
+import ProcessorAPI
 
 /// `bench coap`: one UDP socket per device (a CoAP peer is an address),
 /// each with up to `window` confirmable POSTs to

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import ProcessorAPI
 import Synchronization
 
 /// How a load run goes: which devices, how many connections, how much.
@@ -109,7 +110,6 @@ package struct LoadResult: Sendable {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var microseconds: UInt64 { UInt64(max(0, components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000)) }
-    var timeAmount: TimeAmount { .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000) }
 }
 
 /// Running totals over all connections, for the progress line.

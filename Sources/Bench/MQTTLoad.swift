@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ProcessorAPI
 
 /// `bench mqtt`: one connection per device (the access token is the
 /// CONNECT user name, as ThingsBoard devices do), each publishing telemetry

@@ -199,12 +199,12 @@ extension LwM2MClientHandler {
     /// answers, `serverReachable` sends each observation its latest value;
     /// if not, the client registers again and the server observes anew.
     func serverUnreachable() {
-        var newlyStored = 0
-        for key in Array(observations.keys) where observations[key]?.stored == false {
+        var newlyStored = false
+        for (key, entry) in observations where !entry.stored {
             observations[key]?.stored = true
-            newlyStored += 1
+            newlyStored = true
         }
-        guard newlyStored > 0 else { return }
+        guard newlyStored else { return }
         logger.warning(
             "LwM2M server did not acknowledge a notification: holding notifications until it answers an Update",
             metadata: ["observations": "\(observations.count)"])
@@ -222,14 +222,7 @@ extension LwM2MClientHandler {
                 continue
             }
             entry.stored = false
-            guard let current = nodes(at: entry.path) else {
-                // The device went away meanwhile: 4.04 ends the observation (RFC 7641 §3.2).
-                entry.observation.notify(CoAPResponse(code: .notFound))
-                observations[key] = nil
-                continue
-            }
-            notify(key, &entry, current)
-            resumed += 1
+            if notifyCurrent(key, &entry) { resumed += 1 }
         }
         if resumed > 0 {
             logger.info(
@@ -260,14 +253,21 @@ extension LwM2MClientHandler {
             let minimumPassed = since >= .seconds(Int64(attributes.pmin ?? 0))
             let maximumPassed = attributes.pmax.map { $0 > 0 && $0 >= (attributes.pmin ?? 0) && since >= .seconds(Int64($0)) } ?? false
             guard (entry.pending && minimumPassed) || maximumPassed else { continue }
-            guard let current = nodes(at: entry.path) else {
-                // The device is gone: 4.04 ends the observation (RFC 7641 §3.2).
-                entry.observation.notify(CoAPResponse(code: .notFound))
-                observations[key] = nil
-                continue
-            }
-            notify(key, &entry, current)
+            notifyCurrent(key, &entry)
         }
+    }
+
+    /// Notifies the resource's current value; false when its device is
+    /// gone, and then 4.04 ends the observation (RFC 7641 §3.2).
+    @discardableResult
+    func notifyCurrent(_ key: ObjectIdentifier, _ entry: inout LwM2MClientObservation) -> Bool {
+        guard let current = nodes(at: entry.path) else {
+            entry.observation.notify(CoAPResponse(code: .notFound))
+            observations[key] = nil
+            return false
+        }
+        notify(key, &entry, current)
+        return true
     }
 }
 

@@ -83,7 +83,7 @@ package final class HTTPSink: MessageSink {
             request.body = .bytes(ByteBuffer(bytes: body))
             let retry: Bool
             do {
-                let response = try await client.execute(request, timeout: timeAmount(configuration.requestTimeout))
+                let response = try await client.execute(request, timeout: configuration.requestTimeout.timeAmount)
                 // Read the body so the connection can be reused.
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 switch response.status.code {
@@ -126,9 +126,5 @@ package final class HTTPSink: MessageSink {
 
     package func shutdown() async {
         try? await client.shutdown()
-    }
-
-    private func timeAmount(_ duration: Duration) -> TimeAmount {
-        .nanoseconds(duration.wholeNanoseconds)
     }
 }

@@ -97,11 +97,3 @@ package struct CoAPEndpointConfiguration: Sendable {
         self.clientResponseTimeout = clientResponseTimeout
     }
 }
-
-extension Duration {
-    /// The same span as NIO counts it.
-    package var timeAmount: TimeAmount {
-        let (seconds, attoseconds) = components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}

@@ -1,5 +1,6 @@
 import CoAPCodec
 import NIOCore
+import ProcessorAPI
 
 /// Why a client request got no response.
 package enum CoAPClientError: Error, Sendable, Equatable {

@@ -1,5 +1,6 @@
 import CoAPCodec
 import NIOCore
+import ProcessorAPI
 
 /// How an outgoing CON ended.
 enum CoAPConfirmableOutcome {

@@ -1,5 +1,6 @@
 import CoAPCodec
 import NIOCore
+import ProcessorAPI
 
 extension CoAPEndpointHandler {
     /// A CON or NON request: duplicate detection (§4.5), critical options

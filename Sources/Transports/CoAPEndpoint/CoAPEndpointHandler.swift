@@ -1,6 +1,7 @@
 import CoAPCodec
 import Logging
 import NIOCore
+import ProcessorAPI
 
 /// Counters of one endpoint, for tests and diagnostics.
 package struct CoAPEndpointStatistics: Sendable, Equatable {

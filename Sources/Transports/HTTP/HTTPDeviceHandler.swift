@@ -237,7 +237,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             return respond(.unavailable(reason))
         }
         awaiting = true
-        ackDeadline = .now() + configuration.ackTimeoutAmount
+        ackDeadline = .now() + configuration.ackTimeout.timeAmount
         if ackTimer == nil { armAckTimer(context.eventLoop) }
     }
 

@@ -1,5 +1,4 @@
 import NIOCore
-import ProcessorAPI
 
 /// The HTTP device API's settings.
 package struct HTTPTransportConfiguration: Sendable {
@@ -11,10 +10,6 @@ package struct HTTPTransportConfiguration: Sendable {
     /// HTTP_ACK_TIMEOUT: how long a request waits for the sink's verdict
     /// before it is answered 503 (the record may still arrive later).
     package var ackTimeout: Duration
-
-    var ackTimeoutAmount: TimeAmount {
-        .nanoseconds(ackTimeout.wholeNanoseconds)
-    }
 
     package init(host: String = "0.0.0.0", port: Int = 8081, maxPayloadSize: Int = 65536, ackTimeout: Duration = .seconds(10)) {
         self.host = host
