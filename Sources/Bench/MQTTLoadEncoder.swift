@@ -28,8 +28,13 @@ final class MQTTLoadEncoder: ChannelOutboundHandler {
             context.write(wrapOutboundOut(bytes), promise: promise)
         case .packet(let packet):
             var buffer = context.channel.allocator.buffer(capacity: 32)
-            packet.write(to: &buffer, version: version)
-            context.write(wrapOutboundOut(buffer), promise: promise)
+            do {
+                try packet.write(to: &buffer, version: version)
+                context.write(wrapOutboundOut(buffer), promise: promise)
+            } catch {
+                promise?.fail(error)
+                context.fireErrorCaught(error)
+            }
         }
     }
 }

@@ -230,8 +230,15 @@ final class MQTTLoadHandler: ChannelInboundHandler {
         }
         result.sent += 1
         counters.sent.add(1, ordering: .relaxed)
-        MQTTPublish.write(
-            topic: options.topic, qos: options.qos, packetIdentifier: packetId, payload: payload, version: options.version, to: &burst)
+        do {
+            try MQTTPublish.write(
+                topic: options.topic, qos: options.qos, packetIdentifier: packetId, payload: payload, version: options.version, to: &burst)
+        } catch {
+            // `bench mqtt` checks the topic's length; a payload template past
+            // what MQTT can carry is counted, not sent.
+            result.refused["encode_\(error)", default: 0] += 1
+            counters.refused.add(1, ordering: .relaxed)
+        }
     }
 
     private func answered(_ code: MQTTReasonCode, sent: (sentAt: NIODeadline, seq: Int), packet: String) {

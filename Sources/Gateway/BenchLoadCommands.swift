@@ -162,6 +162,10 @@ extension BenchCommand {
                 printError("bench mqtt: --keep-alive \(keepAlive) is not 0 to 65535")
                 throw ExitCode(2)
             }
+            guard !topic.isEmpty, topic.utf8.count <= 65535 else {
+                printError("bench mqtt: --topic must be 1 to 65,535 bytes of UTF-8 (MQTT 5.0 §1.5.4)")
+                throw ExitCode(2)
+            }
             let tls = scheme == "mqtts" ? try tlsContext() : nil
             var options = try await load.options(command: "mqtt", host: host, port: port, connections: nil)
             if idle, load.duration == nil { options.duration = .seconds(10) }

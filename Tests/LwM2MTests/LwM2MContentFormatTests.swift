@@ -155,6 +155,44 @@ struct SenMLTests {
         ])
     }
 
+    /// The server turned a record's time into milliseconds with a trapping
+    /// Int64 conversion: one device's `"t":1e300` took the gateway down.
+    @Test("a time that is not a finite number of seconds in range is a bad value, in JSON and in CBOR", arguments: [
+        #"[{"n":"/3303/0/5700","v":1,"t":1e300}]"#,
+        #"[{"n":"/3303/0/5700","v":1,"t":-1e300}]"#,
+        #"[{"bn":"/3303/0/","bt":1e308,"n":"5700","v":1,"t":1e308}]"#,
+        #"[{"n":"/3303/0/5700","v":1,"t":253402300800}]"#,
+    ])
+    func timeOutOfRange(text: String) {
+        #expect(throws: LwM2MContentError.self) { try SenMLJSON.decode(Array(text.utf8), types: types) }
+    }
+
+    @Test("CBOR NaN, infinity and 1e300 times are refused; LwM2M JSON's bt too")
+    func cborTimes() throws {
+        // [{0: "/3303/0/5700", 2: 1, 6: <double>}] (RFC 8428 §6: n 0, v 2, t 6)
+        func record(_ time: UInt64) -> [UInt8] {
+            [0x81, 0xA3, 0x00, 0x6C] + Array("/3303/0/5700".utf8) + [0x02, 0x01, 0x06, 0xFB]
+                + (0..<8).reversed().map { UInt8(truncatingIfNeeded: time >> ($0 * 8)) }
+        }
+        for bits in [Double.nan.bitPattern, Double.infinity.bitPattern, (-Double.infinity).bitPattern, (1e300).bitPattern] {
+            #expect(throws: LwM2MContentError.self) { try SenMLCBOR.decode(record(bits), types: types) }
+        }
+        let valid = try SenMLCBOR.decode(record((1_700_000_000.5).bitPattern), types: types)
+        #expect(valid.first?.time == 1_700_000_000.5)
+        let json = #"{"bn":"/3303/0/","bt":1e300,"e":[{"n":"5700","v":1}]}"#
+        #expect(throws: LwM2MContentError.self) { try LwM2MJSON.decode(Array(json.utf8), types: types) }
+    }
+
+    @Test("SenML times under 2^28 are relative to now (RFC 8428 §4.5.3); others are absolute")
+    func relativeTimes() {
+        let now: Int64 = 1_700_000_000_000
+        #expect(SenML.epochMilliseconds(0, now: now) == now)
+        #expect(SenML.epochMilliseconds(-60, now: now) == now - 60_000)
+        #expect(SenML.epochMilliseconds(1_700_000_123.25, now: now) == 1_700_000_123_250)
+        #expect(SenML.epochMilliseconds(.nan, now: now) == now)
+        #expect(SenML.epochMilliseconds(1e300, now: now) == now)
+    }
+
     @Test("a single resource is one record with the full path; vd, vb and vlo")
     func singleAndTypes() throws {
         let one = SenMLJSON.encode([LwM2MNode(LwM2MPath(3303, 0, 5700), .float(21.5))], base: LwM2MPath(3303, 0, 5700))

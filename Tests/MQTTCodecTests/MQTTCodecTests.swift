@@ -21,7 +21,7 @@ func decodeOne(_ buffer: ByteBuffer, version: MQTTProtocolVersion? = .v311) thro
 
 func encode(_ packet: MQTTPacket, _ version: MQTTProtocolVersion) -> [UInt8] {
     var buffer = ByteBuffer()
-    packet.write(to: &buffer, version: version)
+    #expect(throws: Never.self) { try packet.write(to: &buffer, version: version) }
     return Array(buffer.readableBytesView)
 }
 
@@ -88,12 +88,12 @@ struct MQTTGoldenBytesTests {
     }
 
     @Test("a PUBLISH written directly has the bytes of the encoded packet (3.1.1 and 5.0, QoS 0 and 1)")
-    func publishWrittenDirectly() {
+    func publishWrittenDirectly() throws {
         let payload = Array(#"{"seq":1}"#.utf8)
         for version in [MQTTProtocolVersion.v311, .v5] {
             for (qos, identifier) in [(MQTTQoS.atMostOnce, UInt16?.none), (.atLeastOnce, 7), (.exactlyOnce, 65_535)] {
                 var direct = ByteBuffer()
-                MQTTPublish.write(topic: "v1/devices/me/telemetry", qos: qos, packetIdentifier: identifier, payload: payload, version: version, to: &direct)
+                try MQTTPublish.write(topic: "v1/devices/me/telemetry", qos: qos, packetIdentifier: identifier, payload: payload, version: version, to: &direct)
                 let packet = MQTTPacket.publish(
                     MQTTPublish(topic: "v1/devices/me/telemetry", payload: ByteBuffer(bytes: payload), qos: qos, packetIdentifier: identifier))
                 #expect(Array(direct.readableBytesView) == encode(packet, version), "\(version) \(qos)")
@@ -101,7 +101,7 @@ struct MQTTGoldenBytesTests {
         }
         // A payload past 127 bytes takes a two-byte remaining length.
         var long = ByteBuffer()
-        MQTTPublish.write(topic: "t", qos: .atMostOnce, packetIdentifier: nil, payload: Array(repeating: 0x41, count: 200), version: .v311, to: &long)
+        try MQTTPublish.write(topic: "t", qos: .atMostOnce, packetIdentifier: nil, payload: Array(repeating: 0x41, count: 200), version: .v311, to: &long)
         #expect(Array(long.readableBytesView.prefix(3)) == [0x30, 0xCB, 0x01])
     }
 
@@ -243,6 +243,45 @@ struct MQTTMalformedTests {
                 _ = try? MQTTPacket.read(from: &copy, version: version, maximumPacketSize: 1024)
             }
             buffer.clear()
+        }
+    }
+}
+
+@Suite("MQTT codec: what cannot be encoded is refused, never a trap")
+struct MQTTEncodingLimitTests {
+    /// A device chose a request id that made the reply topic 65,536 bytes;
+    /// writeMQTTString's UInt16 conversion trapped.
+    @Test("a topic of 65,536 bytes throws and writes nothing; 65,535 bytes is written", arguments: [MQTTProtocolVersion.v311, .v5])
+    func longTopic(version: MQTTProtocolVersion) throws {
+        var buffer = ByteBuffer(string: "kept")
+        let tooLong = MQTTPacket.publish(MQTTPublish(topic: String(repeating: "a", count: 65_536), payload: ByteBuffer(string: "{}"), qos: .atMostOnce))
+        #expect(throws: MQTTCodecError.valueTooLong(field: "topic name", length: 65_536)) { try tooLong.write(to: &buffer, version: version) }
+        #expect(String(buffer: buffer) == "kept")
+        let longest = MQTTPacket.publish(MQTTPublish(topic: String(repeating: "a", count: 65_535), payload: ByteBuffer(string: "{}"), qos: .atMostOnce))
+        var written = ByteBuffer()
+        try longest.write(to: &written, version: version)
+        #expect(try decodeOne(written, version: version) == longest)
+        #expect(throws: MQTTCodecError.valueTooLong(field: "topic name", length: 70_000)) {
+            var direct = ByteBuffer()
+            try MQTTPublish.write(topic: String(repeating: "b", count: 70_000), qos: .atMostOnce, packetIdentifier: nil, payload: [], version: version, to: &direct)
+        }
+    }
+
+    @Test("strings in CONNECT, SUBSCRIBE and properties, and a Remaining Length past four bytes, throw")
+    func otherFields() {
+        let long = String(repeating: "x", count: 65_536)
+        var buffer = ByteBuffer()
+        let connect = MQTTPacket.connect(MQTTConnect(protocolVersion: .v311, clientIdentifier: long, cleanStart: true, keepAlive: 60))
+        #expect(throws: MQTTCodecError.valueTooLong(field: "client identifier", length: 65_536)) { try connect.write(to: &buffer, version: .v311) }
+        let subscribe = MQTTPacket.unsubscribe(MQTTUnsubscribe(packetIdentifier: 1, topicFilters: [long]))
+        #expect(throws: MQTTCodecError.valueTooLong(field: "topic filter", length: 65_536)) { try subscribe.write(to: &buffer, version: .v5) }
+        var properties = MQTTProperties()
+        properties.append(.reasonString, .string(long))
+        let disconnect = MQTTPacket.disconnect(MQTTDisconnect(reasonCode: .serverBusy, properties: properties))
+        #expect(throws: MQTTCodecError.valueTooLong(field: "property", length: 65_536)) { try disconnect.write(to: &buffer, version: .v5) }
+        #expect(buffer.readableBytes == 0)
+        #expect(throws: MQTTCodecError.packetTooLarge(size: mqttMaximumRemainingLength + 1, limit: mqttMaximumRemainingLength)) {
+            try buffer.writeMQTTVariableInteger(mqttMaximumRemainingLength + 1)
         }
     }
 }

@@ -71,9 +71,31 @@ package enum SenML {
             case (nil, nil): nil
             default: (baseTime ?? 0) + (record.time ?? 0)
             }
+            if let time, !SenML.isValidTime(time) {
+                throw LwM2MContentError(format, "time \(time) is not a number of seconds within ±\(Int64(SenML.maximumTime))")
+            }
             nodes.append(LwM2MNode(path, typed, time: time))
         }
         return nodes
+    }
+
+    /// The largest time accepted, in seconds: 9999-12-31T23:59:59Z. A time
+    /// is a device's number (RFC 8428 §4.5.3); NaN, infinity or 1e300 from
+    /// JSON or CBOR is a bad value, not something to convert into a
+    /// millisecond timestamp (that conversion trapped).
+    package static let maximumTime: Double = 253_402_300_799
+
+    package static func isValidTime(_ time: Double) -> Bool {
+        time.isFinite && abs(time) <= maximumTime
+    }
+
+    /// Milliseconds since the epoch for a SenML time: values under 2^28
+    /// are relative to now (RFC 8428 §4.5.3: 0 is now, -60 a minute ago).
+    /// Out-of-range times give `now` (the decoders refuse them first).
+    package static func epochMilliseconds(_ time: Double, now: Int64) -> Int64 {
+        guard isValidTime(time) else { return now }
+        let milliseconds = Int64((time * 1000).rounded())
+        return abs(time) < 268_435_456 ? now &+ milliseconds : milliseconds
     }
 
     /// Records for nodes read at `base`: the base path with a trailing "/" as

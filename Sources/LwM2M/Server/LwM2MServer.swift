@@ -201,7 +201,7 @@ package final class LwM2MServer: Service, Sendable {
         let profile = profiles.profile(deviceType: registration.device.type)
         var groups: [(ts: Int64, fields: [String])] = []
         for node in nodes {
-            let ts = node.time.map { Int64(($0 * 1000).rounded()) } ?? receivedAt
+            let ts = node.time.map { SenML.epochMilliseconds($0, now: receivedAt) } ?? receivedAt
             let field = JSONEscaping.quoted(profile.key(for: node.path)) + ":" + node.value.json
             if let index = groups.firstIndex(where: { $0.ts == ts }) { groups[index].fields.append(field) } else { groups.append((ts, [field])) }
         }

@@ -16,6 +16,10 @@ package enum DropReason: String, Sendable, CaseIterable, Error {
     case shuttingDown = "shutting_down"
     /// A message the MQTT bridge received on a topic no route matches.
     case unrouted
+    /// The gateway's answer to a request cannot be encoded or is larger
+    /// than the device accepts (an MQTT reply topic past 65,535 bytes, a
+    /// packet past the client's Maximum Packet Size).
+    case answerTooLarge = "answer_too_large"
 }
 
 /// The sink's verdict on one message.

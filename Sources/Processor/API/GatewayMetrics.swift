@@ -23,6 +23,30 @@ package final class GatewayMetrics: Sendable {
         package static let lwm2mClientState = "tb_gateway_lwm2m_client_state"
         package static let bridgeConnected = "tb_gateway_bridge_connected"
         package static let lwm2mClientOperations = "tb_gateway_lwm2m_client_operations_total"
+        package static let connectionsRefused = "tb_gateway_connections_refused_total"
+    }
+
+    /// The `reason` label of `tb_gateway_connections_refused_total`: a
+    /// connection (or an LwM2M registration, a CoAP block-wise transfer) the
+    /// gateway refused or closed before it was a working device session, so
+    /// a flood shows up as one series per reason, never one per address.
+    package enum ConnectionRefusal: String, Sendable, CaseIterable {
+        /// MQTT_MAX_CONNECTIONS, HTTP_MAX_CONNECTIONS.
+        case maxConnections = "max_connections"
+        /// Sockets not yet authenticated (MQTT before CONNECT) past their cap.
+        case maxPending = "max_pending"
+        /// One address holds its share of the not-yet-authenticated slots.
+        case perAddress = "per_address"
+        /// No CONNECT within MQTT_CONNECT_TIMEOUT.
+        case connectTimeout = "connect_timeout"
+        /// A request not complete within HTTP_REQUEST_TIMEOUT (408).
+        case requestTimeout = "request_timeout"
+        /// A keep-alive connection without a request for HTTP_IDLE_TIMEOUT.
+        case idleTimeout = "idle_timeout"
+        /// An address that sent too many wrong tokens or admin keys.
+        case throttled
+        /// A datagram or request from an address that is not a configured peer.
+        case unknownPeer = "unknown_peer"
     }
 
     /// The `operation` label of `tb_gateway_lwm2m_client_operations_total`:
@@ -76,6 +100,7 @@ package final class GatewayMetrics: Sendable {
     private let lwm2mClientStateGauge: Gauge
     private let bridgeConnectedGauge: Gauge
     private let lwm2mClientOperationCounters: [String: Counter]
+    private let refusedConnections: [String: Counter]
 
     package init(version: String = "dev") {
         func byTransport<M>(_ make: (TransportKind) -> M) -> [TransportKind: M] {
@@ -123,6 +148,14 @@ package final class GatewayMetrics: Sendable {
             }
         }
         lwm2mClientOperationCounters = operations
+        var refusals: [String: Counter] = [:]
+        for transport in TransportKind.deviceTransports.map(\.rawValue) + ["admin", "metrics"] {
+            for reason in ConnectionRefusal.allCases {
+                refusals[transport + "/" + reason.rawValue] = Counter(
+                    label: Name.connectionsRefused, dimensions: [("transport", transport), ("reason", reason.rawValue)])
+            }
+        }
+        refusedConnections = refusals
         rpcPendingGauge.record(0)
         lwm2mClientStateGauge.record(0)
         bridgeConnectedGauge.record(0)
@@ -173,6 +206,11 @@ package final class GatewayMetrics: Sendable {
 
     package func authFailed(_ transport: TransportKind) {
         authFailureCounters[transport]?.increment()
+    }
+
+    /// `transport` is a device transport's raw value, "admin" or "metrics".
+    package func connectionRefused(_ transport: String, _ reason: ConnectionRefusal) {
+        refusedConnections[transport + "/" + reason.rawValue]?.increment()
     }
 
     package func dropped(_ reason: DropReason, count: Int = 1) {

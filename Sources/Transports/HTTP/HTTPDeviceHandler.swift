@@ -156,8 +156,9 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             return authenticated(cached, next)
         }
         api.metrics.authCacheMiss()
-        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
-        let nextBound = NIOLoopBound(next, eventLoop: context!.eventLoop)
+        guard let eventLoop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
+        let nextBound = NIOLoopBound(next, eventLoop: eventLoop)
         let authenticator = api.authenticator
         authenticator.authenticateUncached(token: token) { result in
             bound.eventLoop.execute { bound.value.authenticated(result, nextBound.value) }
@@ -165,6 +166,13 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     }
 
     private func authenticated(_ result: AuthenticationResult, _ next: (HTTPDeviceHandler, DeviceIdentity) -> Void) {
+        // The look-up of an uncached token outlived the connection: the
+        // client is gone, nothing is answered or stored (the message was
+        // never acknowledged, so the device sends it again).
+        guard context != nil else {
+            api.metrics.error(.transport)
+            return
+        }
         switch result {
         case .authenticated(let device):
             next(self, device)
@@ -205,7 +213,8 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     /// Client attributes are stored in the registry, then forwarded.
     private func storeThenSubmit(_ device: DeviceIdentity, update: ThingsBoardPayload.AttributeUpdate, receivedAt: Int64) {
-        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        guard let eventLoop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let registry = api.registry
         let values = update.values
         let entry = update.entry
@@ -283,7 +292,8 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     // MARK: Attribute reads
 
     private func readAttributes(_ device: DeviceIdentity, clientKeys: [String]?, sharedKeys: [String]?) {
-        let bound = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        guard let eventLoop = context?.eventLoop else { return }
+        let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let registry = api.registry
         let deviceId = device.id
         Task {

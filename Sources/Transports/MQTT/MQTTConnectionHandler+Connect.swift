@@ -11,6 +11,9 @@ extension MQTTConnectionHandler {
     func handleConnect(_ connect: MQTTConnect) {
         version = connect.protocolVersion
         encoder.version = connect.protocolVersion
+        if version == .v5, let size = connect.properties.integer(.maximumPacketSize), size > 0 {
+            clientMaximumPacketSize = min(size, clientMaximumPacketSize)
+        }
         if shared.connections.load(ordering: .relaxed) > shared.configuration.maxConnections {
             logger.warning("MQTT_MAX_CONNECTIONS reached; refusing a connection", metadata: ["remote_address": "\(remoteAddress)"])
             return refuse(.serverUnavailable)
@@ -30,7 +33,8 @@ extension MQTTConnectionHandler {
             return finishConnect(cached, clientIdentifier: connect.clientIdentifier)
         }
         metrics.authCacheMiss()
-        let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        guard let eventLoop = context?.eventLoop else { return }
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let clientIdentifier = connect.clientIdentifier
         authenticator.authenticateUncached(token: token) { result in
             handler.eventLoop.execute {

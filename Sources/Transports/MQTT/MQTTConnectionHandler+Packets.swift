@@ -89,6 +89,8 @@ extension MQTTConnectionHandler {
             forwardRPC(publish, packet: packet, kind: .rpcResponse, id: id, device: device)
         case .rpcRequest(let id):
             if isSessionLimitsRequest(publish.payload) {
+                let reply = ThingsBoardMQTTTopic.rpcResponsePrefix + id
+                guard reply.utf8.count <= mqttMaximumFieldLength else { return refuseUnanswerable(publish, replyTopic: reply) }
                 acknowledgeLocally(publish)
                 answerSessionLimits(id: id)
             } else {
@@ -141,12 +143,15 @@ extension MQTTConnectionHandler {
         if let limiter = shared.rateLimiter, !limiter.allow(device.id) {
             return refusePublish(publish, .quotaExceeded, drop: .rateLimited, log: "MQTT device over its rate limit")
         }
+        // A connection closed meanwhile (an attribute store's task came
+        // back late) takes nothing more: nobody is left to answer.
+        guard let eventLoop = context?.eventLoop, state == .connected else { return }
         let completion: any DeliveryCompletion
         switch (publish.qos, publish.packetIdentifier) {
         case (.atLeastOnce, let identifier?):
-            completion = MQTTDeliveryCompletion(handler: self, eventLoop: context!.eventLoop, packetIdentifier: identifier, qos: .atLeastOnce)
+            completion = MQTTDeliveryCompletion(handler: self, eventLoop: eventLoop, packetIdentifier: identifier, qos: .atLeastOnce)
         case (.exactlyOnce, let identifier?):
-            completion = MQTTDeliveryCompletion(handler: self, eventLoop: context!.eventLoop, packetIdentifier: identifier, qos: .exactlyOnce)
+            completion = MQTTDeliveryCompletion(handler: self, eventLoop: eventLoop, packetIdentifier: identifier, qos: .exactlyOnce)
         default:
             completion = UnacknowledgedCompletion.shared
         }
@@ -240,8 +245,20 @@ extension MQTTConnectionHandler {
     /// For a server-side RPC request (`rpcId`), the device's PUBACK (QoS 1)
     /// or the write itself (QoS 0, which has no acknowledgement) tells the
     /// persistent RPC store it was DELIVERED.
-    func publishToDevice(topic: String, payload: ByteBuffer, rpcId: Int? = nil) {
-        guard let granted = subscriptions.first(where: { MQTTTopic.matches(filter: $0.key, topic: topic) })?.value else { return }
+    /// A PUBLISH the client could not take (a topic past 65,535 bytes, a
+    /// packet past its Maximum Packet Size) is discarded and counted, never
+    /// handed to the encoder (MQTT-3.1.2-25); that returns false.
+    @discardableResult
+    func publishToDevice(topic: String, payload: ByteBuffer, rpcId: Int? = nil) -> Bool {
+        guard let granted = subscriptions.first(where: { MQTTTopic.matches(filter: $0.key, topic: topic) })?.value else { return false }
+        guard fitsClient(topic: topic, payloadBytes: payload.readableBytes, qos: granted) else {
+            metrics.dropped(.answerTooLarge)
+            logger.warning(
+                "MQTT publish to the device discarded: larger than the client accepts",
+                metadata: ["device_id": "\(device?.id ?? "")", "topic_bytes": "\(topic.utf8.count)",
+                           "payload_bytes": "\(payload.readableBytes)", "limit": "\(clientMaximumPacketSize)"])
+            return false
+        }
         var publish = MQTTPublish(topic: topic, payload: payload, qos: granted)
         if granted != .atMostOnce {
             publish.packetIdentifier = nextOutboundIdentifier
@@ -250,5 +267,33 @@ extension MQTTConnectionHandler {
         }
         send(.publish(publish))
         if granted == .atMostOnce, let rpcId, let device { shared.deviceSessions.rpcDelivered(deviceId: device.id, id: rpcId) }
+        return true
+    }
+
+    /// Whether a PUBLISH without properties on `topic` can be encoded and
+    /// is within the client's Maximum Packet Size.
+    func fitsClient(topic: String, payloadBytes: Int, qos: MQTTQoS) -> Bool {
+        let topicBytes = topic.utf8.count
+        guard topicBytes <= mqttMaximumFieldLength else { return false }
+        let remaining = 2 + topicBytes + (qos == .atMostOnce ? 0 : 2) + (version == .v5 ? 1 : 0) + payloadBytes
+        guard remaining <= mqttMaximumRemainingLength else { return false }
+        return 1 + ByteBuffer.mqttVariableIntegerSize(remaining) + remaining <= clientMaximumPacketSize
+    }
+
+    /// A request whose answer could never reach the device (its reply
+    /// topic past 65,535 bytes): refused, counted, and told (PUBACK 0x90 on
+    /// 5.0 at QoS 1/2, DISCONNECT 0x90 at QoS 0, the connection closed on
+    /// 3.1.1, which has no negative answer).
+    func refuseUnanswerable(_ publish: MQTTPublish, replyTopic: String) {
+        metrics.dropped(.answerTooLarge)
+        logger.warning(
+            "MQTT request refused: its reply topic cannot be encoded",
+            metadata: ["device_id": "\(device?.id ?? "")", "reply_topic_bytes": "\(replyTopic.utf8.count)", "transport": "mqtt"])
+        if version == .v5, let identifier = publish.packetIdentifier {
+            let ack = MQTTPublishAck(packetIdentifier: identifier, reasonCode: .topicNameInvalid)
+            return send(publish.qos == .atLeastOnce ? .pubAck(ack) : .pubRec(ack))
+        }
+        endReason = .protocolError
+        disconnect(.topicNameInvalid)
     }
 }

@@ -35,9 +35,12 @@ extension MQTTConnectionHandler {
         guard case .success(let request) = parsed else {
             return refusePublish(publish, .payloadFormatInvalid, drop: .invalidPayload, log: "invalid attribute request")
         }
+        let reply = ThingsBoardMQTTTopic.attributesResponsePrefix + id
+        guard reply.utf8.count <= mqttMaximumFieldLength else { return refuseUnanswerable(publish, replyTopic: reply) }
+        guard let eventLoop = context?.eventLoop else { return }
         acknowledgeLocally(publish)
         let registry = shared.registry
-        let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let clientKeys = request.client
         let sharedKeys = request.shared
         let deviceId = device.id
@@ -45,8 +48,7 @@ extension MQTTConnectionHandler {
             do {
                 let body = try await registry.attributeResponse(deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
                 handler.eventLoop.execute {
-                    handler.value.publishToDevice(
-                        topic: ThingsBoardMQTTTopic.attributesResponsePrefix + id, payload: ByteBuffer(string: body))
+                    handler.value.publishToDevice(topic: reply, payload: ByteBuffer(string: body))
                 }
             } catch {
                 handler.eventLoop.execute { handler.value.metrics.error(.registry) }

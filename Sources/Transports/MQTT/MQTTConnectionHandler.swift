@@ -75,6 +75,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// A flush is scheduled for acknowledgements written without one.
     var flushScheduled = false
 
+    /// The client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4): nothing
+    /// larger is sent to it (MQTT-3.1.2-24/25). Unset: what four bytes of
+    /// Remaining Length allow.
+    var clientMaximumPacketSize = mqttMaximumRemainingLength + 5
     var topicAliases: [UInt16: String] = [:]
     var subscriptions: [String: MQTTQoS] = [:]
     var nextOutboundIdentifier: UInt16 = 1

@@ -60,7 +60,12 @@ extension ByteBuffer {
 
     // MARK: Writing
 
-    mutating func writeMQTTVariableInteger(_ value: Int) {
+    /// Refuses what four bytes cannot say (MQTT 5.0 §1.5.5): a value past
+    /// 268,435,455 would otherwise be written as five bytes, a malformed packet.
+    package mutating func writeMQTTVariableInteger(_ value: Int) throws(MQTTCodecError) {
+        guard value >= 0, value <= mqttMaximumRemainingLength else {
+            throw .packetTooLarge(size: value, limit: mqttMaximumRemainingLength)
+        }
         var remaining = value
         repeat {
             var byte = UInt8(remaining % 128)
@@ -70,17 +75,27 @@ extension ByteBuffer {
         } while remaining > 0
     }
 
-    mutating func writeMQTTString(_ value: String) {
-        writeInteger(UInt16(value.utf8.count), endianness: .big)
+    /// A UTF-8 Encoded String has a two-byte length (MQTT-1.5.3, MQTT 5.0
+    /// §1.5.4): one of 65,536 bytes or more cannot be written and is refused,
+    /// never truncated into a trap (a device-chosen request id once made a
+    /// reply topic of 65,536 bytes and took the gateway down).
+    mutating func writeMQTTString(_ value: String, _ field: String = "string") throws(MQTTCodecError) {
+        let length = value.utf8.count
+        guard let prefix = UInt16(exactly: length) else { throw .valueTooLong(field: field, length: length) }
+        writeInteger(prefix, endianness: .big)
         writeString(value)
     }
 
-    mutating func writeMQTTBinary(_ value: ByteBuffer) {
-        writeInteger(UInt16(value.readableBytes), endianness: .big)
+    /// Binary Data: the same two-byte length limit (MQTT 5.0 §1.5.6).
+    mutating func writeMQTTBinary(_ value: ByteBuffer, _ field: String = "binary data") throws(MQTTCodecError) {
+        guard let prefix = UInt16(exactly: value.readableBytes) else {
+            throw .valueTooLong(field: field, length: value.readableBytes)
+        }
+        writeInteger(prefix, endianness: .big)
         writeImmutableBuffer(value)
     }
 
-    static func mqttVariableIntegerSize(_ value: Int) -> Int {
+    package static func mqttVariableIntegerSize(_ value: Int) -> Int {
         switch value {
         case ..<128: 1
         case ..<16_384: 2
@@ -92,3 +107,6 @@ extension ByteBuffer {
 
 /// The largest Remaining Length four bytes can express (MQTT 5.0 §1.5.5).
 package let mqttMaximumRemainingLength = 268_435_455
+
+/// The longest UTF-8 Encoded String or Binary Data field (MQTT 5.0 §1.5.4).
+package let mqttMaximumFieldLength = 65_535

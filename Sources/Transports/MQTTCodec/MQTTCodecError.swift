@@ -26,11 +26,14 @@ package enum MQTTCodecError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidTopic(String)
     /// A packet before CONNECT, or a second CONNECT (MQTT-3.1.0-1/2).
     case protocolViolation(String)
+    /// Writing: a string or binary field longer than its two-byte length can
+    /// say (MQTT 5.0 §1.5.4); the packet is not sent.
+    case valueTooLong(field: String, length: Int)
 
     /// The MQTT 5.0 reason code for DISCONNECT.
     package var reasonCode: MQTTReasonCode {
         switch self {
-        case .packetTooLarge: .packetTooLarge
+        case .packetTooLarge, .valueTooLong: .packetTooLarge
         case .unsupportedProtocol: .unsupportedProtocolVersion
         case .invalidTopic: .topicNameInvalid
         case .protocolViolation, .invalidQoS, .zeroPacketIdentifier, .invalidPacketType: .protocolError
@@ -52,6 +55,7 @@ package enum MQTTCodecError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidProperty(let what): "invalid property: \(what)"
         case .invalidTopic(let what): "invalid topic: \(what)"
         case .protocolViolation(let what): "protocol violation: \(what)"
+        case .valueTooLong(let field, let length): "\(field) of \(length) bytes is longer than the 65,535 an MQTT field can hold"
         }
     }
 }

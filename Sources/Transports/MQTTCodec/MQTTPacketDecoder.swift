@@ -41,6 +41,6 @@ package final class MQTTPacketEncoder: MessageToByteEncoder {
     }
 
     package func encode(data: MQTTPacket, out: inout ByteBuffer) throws {
-        data.write(to: &out, version: version)
+        try data.write(to: &out, version: version)
     }
 }

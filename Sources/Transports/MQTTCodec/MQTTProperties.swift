@@ -201,20 +201,20 @@ package struct MQTTProperties: Sendable, Equatable {
     }
 
     /// Writes the Property Length and the properties.
-    package func write(to buffer: inout ByteBuffer) {
-        buffer.writeMQTTVariableInteger(encodedLength)
+    package func write(to buffer: inout ByteBuffer) throws(MQTTCodecError) {
+        try buffer.writeMQTTVariableInteger(encodedLength)
         for (identifier, value) in entries {
             buffer.writeInteger(identifier.rawValue)
             switch value {
             case .byte(let byte): buffer.writeInteger(byte)
             case .twoByteInteger(let number): buffer.writeInteger(number, endianness: .big)
             case .fourByteInteger(let number): buffer.writeInteger(number, endianness: .big)
-            case .variableInteger(let number): buffer.writeMQTTVariableInteger(number)
-            case .string(let text): buffer.writeMQTTString(text)
-            case .binary(let bytes): buffer.writeMQTTBinary(bytes)
+            case .variableInteger(let number): try buffer.writeMQTTVariableInteger(number)
+            case .string(let text): try buffer.writeMQTTString(text, "property")
+            case .binary(let bytes): try buffer.writeMQTTBinary(bytes, "property")
             case .stringPair(let key, let text):
-                buffer.writeMQTTString(key)
-                buffer.writeMQTTString(text)
+                try buffer.writeMQTTString(key, "user property")
+                try buffer.writeMQTTString(text, "user property")
             }
         }
     }
