@@ -27,8 +27,12 @@ extension DeviceRegistry {
                         result[deviceId] = entry.instance
                         continue
                     }
+                    // 0...65534: 65535 is reserved (LwM2M Core §7.1); a device
+                    // past that many in one object gets no instance instead of
+                    // an overflow trap at every start.
                     var instance: UInt16 = 0
-                    while used[object, default: []].contains(instance) { instance += 1 }
+                    while instance < 65535, used[object, default: []].contains(instance) { instance += 1 }
+                    guard instance < 65535 else { continue }
                     used[object, default: []].insert(instance)
                     try db.execute(
                         sql: """

@@ -79,7 +79,8 @@ package struct HTTPResponseScanner {
                 var value = 0
                 var digits = 0
                 for byte in line.dropFirst(name.count) where byte != 32 && byte != 9 && byte != 13 {
-                    guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                    // 18 digits at most: more would overflow Int.
+                    guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), digits < 18 else { return nil }
                     value = value * 10 + Int(byte - UInt8(ascii: "0"))
                     digits += 1
                 }

@@ -120,7 +120,7 @@ struct ConfigurationSource: Sendable {
             number = String(number.dropLast())
         }
         guard let seconds = Double(number).map({ $0 * scale }), seconds.isFinite,
-            seconds <= 86_400 * 365, Duration.milliseconds(Int64(seconds * 1000)) >= minimum
+            seconds >= 0, seconds <= 86_400 * 365, Duration.milliseconds(Int64(seconds * 1000)) >= minimum
         else {
             throw ConfigurationError(
                 variable: name, value: value,

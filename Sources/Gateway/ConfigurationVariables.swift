@@ -30,7 +30,11 @@ enum ConfigurationVariables {
         .init(name: "MQTT_SSL_CERT_FILE", defaultValue: "", help: "PEM certificate chain for MQTT over TLS", section: "MQTT transport"),
         .init(name: "MQTT_SSL_KEY_FILE", defaultValue: "", help: "PEM private key for MQTT over TLS", section: "MQTT transport"),
         .init(name: "MQTT_SSL_CA_FILE", defaultValue: "", help: "PEM CA bundle to verify client certificates (optional)", section: "MQTT transport"),
-        .init(name: "MQTT_MAX_CONNECTIONS", defaultValue: "10000", help: "most concurrent MQTT connections", section: "MQTT transport"),
+        .init(name: "MQTT_MAX_CONNECTIONS", defaultValue: "10000", help: "most concurrent MQTT connections past CONNECT (CONNACK 3 / 0x88 beyond); sockets without CONNECT do not count", section: "MQTT transport"),
+        .init(name: "MQTT_MAX_PENDING_CONNECTIONS", defaultValue: "10000", help: "most sockets that have not sent CONNECT yet; beyond, a new socket is closed at once (docs/security.md)", section: "MQTT transport"),
+        .init(name: "MQTT_MAX_PENDING_PER_ADDRESS", defaultValue: "1000", help: "of those, the most one IP address holds", section: "MQTT transport"),
+        .init(name: "MQTT_CONNECT_TIMEOUT", defaultValue: "10", help: "seconds a socket may take to send CONNECT before it is closed", section: "MQTT transport"),
+        .init(name: "MQTT_MAX_SUBSCRIPTIONS", defaultValue: "32", help: "topic filters one connection may hold; more get SUBACK 0x97 (0x80 on 3.1.1)", section: "MQTT transport"),
         // MQTT bridge
         .init(name: "MQTT_BRIDGE_ENABLED", defaultValue: "false", help: "take routed topics from an existing MQTT broker through libmosquitto (docs/mqtt-bridge.md)", section: "MQTT bridge"),
         .init(name: "MQTT_BRIDGE_URL", defaultValue: "mqtt://localhost:1883", help: "the broker: mqtt://host:port or mqtts://host:port", section: "MQTT bridge"),
@@ -50,6 +54,10 @@ enum ConfigurationVariables {
         .init(name: "HTTP_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "HTTP device API listen address", section: "HTTP transport"),
         .init(name: "HTTP_BIND_PORT", defaultValue: "8081", help: "HTTP device API listen port (0: any free port, logged)", section: "HTTP transport"),
         .init(name: "HTTP_ACK_TIMEOUT", defaultValue: "10", help: "seconds a request waits for the sink before it is answered 503; a client-side RPC waits this long in all for the answer (408 without one)", section: "HTTP transport"),
+        .init(name: "HTTP_MAX_CONNECTIONS", defaultValue: "10000", help: "most open HTTP device API connections; beyond, a new one is answered 503 and closed", section: "HTTP transport"),
+        .init(name: "HTTP_MAX_CONNECTIONS_PER_ADDRESS", defaultValue: "1000", help: "of those, the most one IP address holds", section: "HTTP transport"),
+        .init(name: "HTTP_REQUEST_TIMEOUT", defaultValue: "10", help: "seconds from a request's first byte to its last; a slower request is answered 408 and the connection closed", section: "HTTP transport"),
+        .init(name: "HTTP_IDLE_TIMEOUT", defaultValue: "60", help: "seconds a keep-alive connection may wait between requests before it is closed", section: "HTTP transport"),
         // CoAP and LwM2M
         .init(name: "COAP_ENABLED", defaultValue: "true", help: "serve the CoAP device API (UDP)", section: "CoAP and LwM2M transports"),
         .init(name: "COAP_BIND_ADDRESS", defaultValue: "0.0.0.0", help: "CoAP listen address", section: "CoAP and LwM2M transports"),
@@ -87,6 +95,7 @@ enum ConfigurationVariables {
         .init(name: "BATCH_SIZE", defaultValue: "100", help: "most messages handed to the sink at once", section: "Processor"),
         .init(name: "BATCH_TIMEOUT", defaultValue: "1.0", help: "seconds a message may wait in the queue for a busy sink (never a delay added on purpose)", section: "Processor"),
         .init(name: "QUEUE_CAPACITY", defaultValue: "100000", help: "messages queued before devices are pushed back", section: "Processor"),
+        .init(name: "QUEUE_MAX_BYTES", defaultValue: "268435456", help: "bytes of queued messages (their values plus 128 each) before devices are pushed back", section: "Processor"),
         .init(name: "MAX_PAYLOAD_SIZE", defaultValue: "65536", help: "largest accepted payload in bytes", section: "Processor"),
         .init(name: "SHUTDOWN_TIMEOUT", defaultValue: "10", help: "seconds to deliver what is queued on SIGTERM", section: "Processor"),
         // Auth

@@ -62,6 +62,7 @@ struct GatewayConfiguration: Sendable {
         let batchTimeout = try source.duration("BATCH_TIMEOUT")
         processor = ProcessorConfiguration(
             queueCapacity: try source.integer("QUEUE_CAPACITY", in: 1...10_000_000),
+            queueMaxBytes: try source.integer("QUEUE_MAX_BYTES", in: 65_536...(64 << 30)),
             batchSize: try source.integer("BATCH_SIZE", in: 1...100_000),
             batchTimeout: batchTimeout,
             shutdownTimeout: try source.duration("SHUTDOWN_TIMEOUT", minimum: .zero)
@@ -115,7 +116,11 @@ struct GatewayConfiguration: Sendable {
             host: try source.host("HTTP_BIND_ADDRESS"),
             port: try source.port("HTTP_BIND_PORT"),
             maxPayloadSize: maxPayload,
-            ackTimeout: try source.duration("HTTP_ACK_TIMEOUT")
+            ackTimeout: try source.duration("HTTP_ACK_TIMEOUT"),
+            maxConnections: try source.integer("HTTP_MAX_CONNECTIONS", in: 1...10_000_000),
+            maxConnectionsPerAddress: try source.integer("HTTP_MAX_CONNECTIONS_PER_ADDRESS", in: 1...10_000_000),
+            requestTimeout: try source.duration("HTTP_REQUEST_TIMEOUT", minimum: .milliseconds(100)),
+            idleTimeout: try source.duration("HTTP_IDLE_TIMEOUT", minimum: .milliseconds(100))
         )
         metricsHost = try source.host("METRICS_BIND_ADDRESS")
         metricsPort = try source.port("METRICS_PORT")
@@ -126,6 +131,10 @@ struct GatewayConfiguration: Sendable {
             host: try source.host("MQTT_BIND_ADDRESS"),
             port: try source.port("MQTT_BIND_PORT"),
             maxConnections: try source.integer("MQTT_MAX_CONNECTIONS", in: 1...10_000_000),
+            maxPendingConnections: try source.integer("MQTT_MAX_PENDING_CONNECTIONS", in: 1...10_000_000),
+            maxPendingPerAddress: try source.integer("MQTT_MAX_PENDING_PER_ADDRESS", in: 1...10_000_000),
+            connectTimeout: try source.duration("MQTT_CONNECT_TIMEOUT", minimum: .milliseconds(100)),
+            maxSubscriptions: try source.integer("MQTT_MAX_SUBSCRIPTIONS", in: 1...1_000),
             maxPayloadSize: maxPayload
         )
         mqttTLSEnabled = try source.bool("MQTT_SSL_ENABLED")

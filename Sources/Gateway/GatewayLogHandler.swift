@@ -76,12 +76,12 @@ struct GatewayLogHandler: LogHandler {
             out.append(contentsOf: " - ".utf8)
             out.append(contentsOf: levelName.utf8)
             out.append(contentsOf: " - ".utf8)
-            out.append(contentsOf: message.utf8)
+            appendEscaped(message, to: &out)
             for key in metadata.keys.sorted() {
                 out.append(UInt8(ascii: " "))
-                out.append(contentsOf: key.utf8)
+                appendEscaped(key, to: &out)
                 out.append(UInt8(ascii: "="))
-                out.append(contentsOf: metadata[key]!.description.utf8)
+                appendEscaped(bounded(metadata[key]!.description), to: &out)
             }
             out.append(UInt8(ascii: "\n"))
         case .json:
@@ -99,11 +99,41 @@ struct GatewayLogHandler: LogHandler {
                 out.append(UInt8(ascii: ","))
                 JSONEscaping.appendQuoted(key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                JSONEscaping.appendQuoted(metadata[key]!.description, to: &out)
+                JSONEscaping.appendQuoted(bounded(metadata[key]!.description), to: &out)
             }
             out.append(contentsOf: "}\n".utf8)
         }
         return out
+    }
+
+    /// The longest metadata value written: a topic or an endpoint name is
+    /// the device's choice and may be 65,535 bytes long.
+    static let maximumValueBytes = 1024
+
+    /// `value`, or its first `maximumValueBytes` bytes and how long it was.
+    static func bounded(_ value: String) -> String {
+        let utf8 = value.utf8
+        guard utf8.count > maximumValueBytes else { return value }
+        // A character cut in two becomes U+FFFD.
+        return String(decoding: utf8.prefix(maximumValueBytes), as: UTF8.self) + "…(\(utf8.count) bytes)"
+    }
+
+    /// Text format: control characters and backslashes escaped (`\n`,
+    /// `\r`, `\t`, `\\`, `\xNN`), so a device-chosen topic or name with a
+    /// newline cannot forge a log line of its own.
+    static func appendEscaped(_ text: String, to out: inout [UInt8]) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0..<0x20, 0x7F:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: out.append(byte)
+            }
+        }
     }
 
     /// The JSON line's own fields, which metadata cannot overwrite.

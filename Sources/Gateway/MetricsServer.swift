@@ -44,7 +44,8 @@ enum MetricsServer {
         }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+            server: OperatorHTTPLimits.server,
+            configuration: OperatorHTTPLimits.configuration(host: host, port: port, logger: logger),
             onServerRunning: { channel in
                 logger.info(
                     "metrics listening",

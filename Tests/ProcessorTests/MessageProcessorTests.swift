@@ -101,6 +101,27 @@ struct MessageProcessorTests {
         }
     }
 
+    @Test("QUEUE_MAX_BYTES refuses with queue_full while the count is still low; the bytes are given back as batches go out")
+    func queueMaxBytes() async throws {
+        let sink = GateSink()
+        let large = String(repeating: "x", count: 10_000)
+        // Each message counts 10,000 value bytes + 128: three fit in 32 KiB, a fourth does not.
+        let configuration = ProcessorConfiguration(queueCapacity: 1_000, queueMaxBytes: 32 * 1024, batchSize: 100, batchTimeout: .seconds(60))
+        try await withProcessor(configuration, sink: sink) { processor in
+            sink.close()
+            #expect(processor.submit(message(large)) == .accepted)
+            #expect(await waitUntil { sink.batchSizes == [1] })
+            for _ in 0..<3 { #expect(processor.submit(message(large)) == .accepted) }
+            #expect(processor.submit(message(large)) == .refused(.queueFull))
+            // Small messages still fit beside them.
+            #expect(processor.submit(message()) == .accepted)
+            #expect(processor.queueDepth == 4)
+            sink.open()
+            #expect(await waitUntil { processor.queueDepth == 0 })
+            for _ in 0..<3 { #expect(processor.submit(message(large)) == .accepted) }
+        }
+    }
+
     @Test("a message that waits longer than BATCH_TIMEOUT for a busy sink fails with sink_timeout")
     func expiry() async throws {
         let sink = GateSink()

@@ -21,7 +21,8 @@ enum AdminServer {
         let api = AdminAPI(registry: registry, deviceSessions: deviceSessions, persistentRPC: persistentRPC, lwm2m: lwm2m, maxPayloadSize: maxPayloadSize, logger: logger)
         return Application(
             router: api.makeRouter(apiKey: apiKey),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+            server: OperatorHTTPLimits.server,
+            configuration: OperatorHTTPLimits.configuration(host: host, port: port, logger: logger),
             onServerRunning: { channel in
                 logger.info(
                     "admin API listening",

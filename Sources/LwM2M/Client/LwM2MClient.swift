@@ -98,6 +98,8 @@ package final class LwM2MClient: Service, Sendable {
                     let triggered = updateTriggered.exchange(false, ordering: .relaxed)
                     if links != sentLinks || triggered || ContinuousClock.now >= nextUpdate {
                         let server = try await serverAddress(account)
+                        // A name that now resolves elsewhere: the new address is the server.
+                        try? await handler.eventLoop.submit { handler.value.trust(server: server) }.get()
                         try await update(endpoint, server: server, location: registered, links: links != sentLinks ? links : nil)
                         // The server is there and still knows the registration: held observations resume.
                         try? await handler.eventLoop.submit { handler.value.serverReachable() }.get()
@@ -109,7 +111,10 @@ package final class LwM2MClient: Service, Sendable {
                         account = try await bootstrap(endpoint, handler: handler)
                     }
                     let server = try await serverAddress(account)
-                    try? await handler.eventLoop.submit { handler.value.dropObservations() }.get()
+                    try? await handler.eventLoop.submit {
+                        handler.value.trust(server: server)
+                        handler.value.dropObservations()
+                    }.get()
                     location = try await register(endpoint, server: server, links: links, account: account)
                     sentLinks = links
                     nextUpdate = ContinuousClock.now + (account?.lifetime ?? configuration.lifetime) / 2
@@ -178,6 +183,7 @@ package final class LwM2MClient: Service, Sendable {
         }.get()
         defer { handler.eventLoop.execute { handler.value.bootstrap = nil } }
         let server = try await Self.resolve(host, configuration.bootstrapPort)
+        try await handler.eventLoop.submit { handler.value.trust(bootstrapServer: server) }.get()
         var message = CoAPMessage(type: .confirmable, code: .post, messageId: 0)
         message.setURI(path: ["bs"], query: ["ep=\(configuration.endpointName)"])
         let response = try await endpoint.request(message, to: server, timeout: configuration.requestTimeout).get()

@@ -1,5 +1,6 @@
 import CoAPCodec
 import CoAPEndpoint
+import Auth
 import Logging
 import NIOCore
 import ProcessorAPI
@@ -45,6 +46,13 @@ final class LwM2MClientHandler: CoAPRequestHandler {
     var tick: RepeatedTask?
     /// Set while a bootstrap server configures the client (Core §6.1).
     var bootstrap: LwM2MBootstrapSession?
+    /// The addresses whose requests are served: the LwM2M server the
+    /// client registered with and the bootstrap server. Anyone else who
+    /// learns the client's port is refused (until DTLS gives identities).
+    private(set) var server: SocketAddress?
+    private(set) var bootstrapServer: SocketAddress?
+    /// One warning per address and minute for refused strangers.
+    let strangers = WarningThrottle()
 
     init(
         own: LwM2MClientOwnObjects, values: LwM2MLastValues, models: LwM2MModelRegistry, downlink: LwM2MClientDownlink,
@@ -60,7 +68,20 @@ final class LwM2MClientHandler: CoAPRequestHandler {
         self.preferredFormat = own.version == "1.0" ? LwM2MTLV.contentFormat : SenMLJSON.contentFormat
     }
 
+    func trust(server: SocketAddress) { self.server = server }
+    func trust(bootstrapServer: SocketAddress) { self.bootstrapServer = bootstrapServer }
+
     func handleRequest(_ exchange: CoAPServerExchange) {
+        guard exchange.peer == server || exchange.peer == bootstrapServer else {
+            // LwM2M Core §7.1: only a server with an account may operate on
+            // the client. 4.03, counted, logged once a minute per address.
+            metrics.connectionRefused(TransportKind.lwm2m.rawValue, .unknownPeer)
+            let address = exchange.peer.ipAddress ?? "\(exchange.peer)"
+            if strangers.shouldWarn(address) {
+                logger.warning("LwM2M client: request from an address that is not its server refused", metadata: ["peer": "\(exchange.peer)"])
+            }
+            return exchange.respond(CoAPResponse(code: .forbidden, text: "not this client's LwM2M server"))
+        }
         if var session = bootstrap {
             handleBootstrap(exchange, &session)
             if bootstrap != nil { bootstrap = session }

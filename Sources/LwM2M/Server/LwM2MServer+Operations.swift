@@ -89,9 +89,18 @@ extension LwM2MServer {
         let request = LwM2MRequest.read(path, format: format)
         var response = try await perform(request, deviceId: deviceId, timeout: timeout)
         var body = Array(response.payload.readableBytesView)
+        var expected: UInt32 = 0
         while let block = response.block2, block.more, body.count < configuration.endpoint.maxBodySize {
+            // RFC 7959 §2.2: a block with M=1 carries exactly its size, and
+            // it is the block asked for. A device answering empty blocks
+            // with M=1 (or the same block again) would otherwise keep this
+            // loop going for ever.
+            guard block.number == expected, response.payload.readableBytes == block.size, block.number < CoAPBlockOption.maxNumber else {
+                throw .badAnswer("Block2 \(block.number) of \(response.payload.readableBytes) bytes where block \(expected) of \(block.size) was due")
+            }
             // RFC 7959 §2.4: ask for the next block of the same representation.
-            let next = CoAPBlockOption(number: block.number + 1, more: false, sizeExponent: block.sizeExponent)
+            expected = block.number + 1
+            let next = CoAPBlockOption(number: expected, more: false, sizeExponent: block.sizeExponent)
             response = try await perform(request, deviceId: deviceId, timeout: timeout, block2: next)
             body += response.payload.readableBytesView
         }

@@ -20,6 +20,12 @@ package enum DropReason: String, Sendable, CaseIterable, Error {
     /// than the device accepts (an MQTT reply topic past 65,535 bytes, a
     /// packet past the client's Maximum Packet Size).
     case answerTooLarge = "answer_too_large"
+    /// A per-connection or per-device cap was reached (MQTT subscriptions,
+    /// client attributes); the device was told.
+    case quotaExceeded = "quota_exceeded"
+    /// An MQTT device that reads nothing while more than a megabyte of
+    /// downlink waits for it: closed.
+    case slowConsumer = "slow_consumer"
 }
 
 /// The sink's verdict on one message.

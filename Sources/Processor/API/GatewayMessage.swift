@@ -1,3 +1,4 @@
+import NIOCore
 /// One inbound item, whatever transport it came from (architecture.md,
 /// "Message model"). The sink fulfils `completion` once every entry is
 /// accepted, or with the first failure.
@@ -28,5 +29,13 @@ package struct GatewayMessage: Sendable {
         self.entries = entries
         self.completion = completion
         self.enqueuedAt = .now
+    }
+
+    /// What the message counts against QUEUE_MAX_BYTES: its entries' value
+    /// bytes plus a fixed 128 for the message itself.
+    package var queuedBytes: Int {
+        var bytes = 128
+        for entry in entries { bytes += entry.values.readableBytes }
+        return bytes
     }
 }

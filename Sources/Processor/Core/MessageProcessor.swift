@@ -14,6 +14,8 @@ import ServiceLifecycle
 package final class MessageProcessor: MessageIngest, Service {
     private struct State {
         var queue = CircularBuffer<GatewayMessage>(initialCapacity: 1024)
+        /// `queuedBytes` of every message in `queue` (QUEUE_MAX_BYTES).
+        var bytes = 0
         /// The batcher, parked while the queue is empty.
         var waiter: CheckedContinuation<Void, Never>?
         var accepting = true
@@ -76,8 +78,11 @@ package final class MessageProcessor: MessageIngest, Service {
                 state.sinkBusy = true
                 return .inline
             }
-            guard state.queue.count < configuration.queueCapacity else { return .refused(.queueFull) }
+            guard state.queue.count < configuration.queueCapacity,
+                state.bytes + message.queuedBytes <= configuration.queueMaxBytes || state.queue.isEmpty
+            else { return .refused(.queueFull) }
             state.queue.append(message)
+            state.bytes += message.queuedBytes
             let waiter = state.waiter
             state.waiter = nil
             return .queued(waiter)
@@ -95,7 +100,10 @@ package final class MessageProcessor: MessageIngest, Service {
             let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
                 state.sinkBusy = false
                 // Not taken (librdkafka's queue is full): first in line for the batcher.
-                if !taken { state.queue.prepend(message) }
+                if !taken {
+                    state.queue.prepend(message)
+                    state.bytes += message.queuedBytes
+                }
                 // Wake a batcher that waited for this send: for queued work,
                 // or to finish a shutdown that began meanwhile.
                 guard !state.queue.isEmpty || !state.accepting else { return nil }
@@ -191,6 +199,7 @@ package final class MessageProcessor: MessageIngest, Service {
             // A submitter is sending inline: wait for it (it wakes the batcher).
             guard !state.sinkBusy else { return (expired, false) }
             while batch.count < configuration.batchSize, let message = state.queue.popFirst() {
+                state.bytes -= message.queuedBytes
                 if message.enqueuedAt < deadline, message.completion.awaitsAnswer {
                     expired.append(message)
                 } else {
@@ -215,6 +224,7 @@ package final class MessageProcessor: MessageIngest, Service {
             let expired = state.withLockedValue { state -> [GatewayMessage] in
                 var expired: [GatewayMessage] = []
                 while let first = state.queue.first, first.enqueuedAt < deadline, first.completion.awaitsAnswer {
+                    state.bytes -= first.queuedBytes
                     expired.append(state.queue.removeFirst())
                 }
                 return expired

@@ -43,6 +43,14 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     var longPollRegistration: (deviceId: String, registration: UInt64)?
     /// A client-side RPC waiting for the backend's answer.
     var clientRPC: HTTPClientRPCWait?
+    /// Since when nothing is being answered (nil while a request is):
+    /// HTTP_IDLE_TIMEOUT counts from here.
+    private var quietSince: NIODeadline?
+    /// The first byte of the next request, while it is incomplete:
+    /// HTTP_REQUEST_TIMEOUT counts from here.
+    private var requestStartedAt: NIODeadline?
+    /// One timer per connection for both, re-armed lazily when it fires.
+    private var quietTimer: Scheduled<Void>?
 
     init(api: DeviceAPI) {
         self.api = api
@@ -52,11 +60,14 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        becameQuiet()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timeout?.cancel()
         ackTimer?.cancel()
+        quietTimer?.cancel()
+        quietTimer = nil
         endLongPoll()
         endClientRPC()
         self.context = nil
@@ -82,12 +93,14 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             case .continueExpected:
                 writeContinue(context: context)
             case .request(let request):
+                requestArrived()
                 answering = true
                 keepAlive = request.keepAlive
                 version = request.version
                 generation &+= 1
                 route(request)
             case .refused(let response, let version):
+                requestArrived()
                 answering = true
                 self.version = version
                 keepAlive = false
@@ -102,6 +115,64 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
             }
         }
         pauseReading(pending.count >= Self.maximumPending)
+        if !answering, !closeAfterAnswer, pending.isEmpty, quietSince == nil { becameQuiet() }
+    }
+
+    // MARK: Idle and slow requests
+
+    /// Nothing is being answered: from now a request must arrive within
+    /// HTTP_IDLE_TIMEOUT and, once begun, be complete within
+    /// HTTP_REQUEST_TIMEOUT.
+    private func becameQuiet() {
+        quietSince = .now()
+        requestStartedAt = nil
+        armQuietTimer(in: configuration.requestTimeout.timeAmount)
+    }
+
+    private func requestArrived() {
+        quietSince = nil
+        requestStartedAt = nil
+    }
+
+    /// From the read observer in front of the decoder.
+    func bytesArrived() {
+        if quietSince != nil, requestStartedAt == nil { requestStartedAt = .now() }
+    }
+
+    /// The timer ticks at most every HTTP_REQUEST_TIMEOUT while the
+    /// connection is quiet and lapses while a request is answered, so a
+    /// slow request is answered 408 between one and two
+    /// HTTP_REQUEST_TIMEOUTs after its first byte, without a timer
+    /// scheduled and cancelled per request.
+    private func armQuietTimer(in delay: TimeAmount) {
+        guard quietTimer == nil, let context else { return }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        quietTimer = context.eventLoop.scheduleTask(in: delay) {
+            let handler = bound.value
+            handler.quietTimer = nil
+            handler.quietTimerFired()
+        }
+    }
+
+    private func quietTimerFired() {
+        guard let since = quietSince, let context, !closeAfterAnswer else { return }
+        let now = NIODeadline.now()
+        let requestTimeout = configuration.requestTimeout.timeAmount
+        if let started = requestStartedAt {
+            guard now - started >= requestTimeout else { return armQuietTimer(in: started + requestTimeout - now) }
+            api.metrics.connectionRefused(TransportKind.http.rawValue, .requestTimeout)
+            quietSince = nil
+            answering = true
+            keepAlive = false
+            closeAfterAnswer = true
+            generation &+= 1
+            return respond(.error(.requestTimeout, "request not complete within HTTP_REQUEST_TIMEOUT"))
+        }
+        let idleTimeout = configuration.idleTimeout.timeAmount
+        guard now - since >= idleTimeout else { return armQuietTimer(in: min(requestTimeout, since + idleTimeout - now)) }
+        api.metrics.connectionRefused(TransportKind.http.rawValue, .idleTimeout)
+        closeAfterAnswer = true
+        context.close(promise: nil)
     }
 
     /// Stops reading while too many pipelined requests wait (TCP then pushes back).

@@ -1,3 +1,4 @@
+import Auth
 import Logging
 import NIOCore
 import NIOPosix
@@ -11,26 +12,43 @@ import ServiceLifecycle
 package final class HTTPDeviceServer: Service {
     private let api: DeviceAPI
     private let connections = OpenConnections<HTTPDeviceHandler>()
+    private let admission: ConnectionAdmission
+    private let warnings = WarningThrottle()
     private let onListening: @Sendable (Int) -> Void
 
     package init(api: DeviceAPI, onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.api = api
         self.onListening = onListening
+        self.admission = ConnectionAdmission(
+            total: api.configuration.maxConnections, perAddress: api.configuration.maxConnectionsPerAddress)
     }
 
     package func run() async throws {
         let api = self.api
         let connections = self.connections
         let configuration = api.configuration
+        let (admission, warnings) = (self.admission, self.warnings)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                    if let refusal = admission.admit(address) {
+                        let limit = refusal == .full ? "HTTP_MAX_CONNECTIONS" : "HTTP_MAX_CONNECTIONS_PER_ADDRESS"
+                        api.metrics.connectionRefused(TransportKind.http.rawValue, refusal == .full ? .maxConnections : .perAddress)
+                        if warnings.shouldWarn(address) {
+                            api.logger.warning("HTTP connection refused", metadata: ["remote_address": "\(address)", "limit": "\(limit)"])
+                        }
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionRefusal(limit: limit))
+                        return
+                    }
+                    channel.closeFuture.whenComplete { _ in admission.release(address) }
+                    let handler = HTTPDeviceHandler(api: api)
+                    try channel.pipeline.syncOperations.addHandler(HTTPReadObserver(handler))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(DeviceHTTPRequestDecoder(maximumBodySize: configuration.maxPayloadSize)))
-                    let handler = HTTPDeviceHandler(api: api)
                     try channel.pipeline.syncOperations.addHandler(handler)
                     connections.track(channel, handler)
                 }

@@ -14,8 +14,13 @@ extension MQTTConnectionHandler {
         if version == .v5, let size = connect.properties.integer(.maximumPacketSize), size > 0 {
             clientMaximumPacketSize = min(size, clientMaximumPacketSize)
         }
-        if shared.connections.load(ordering: .relaxed) > shared.configuration.maxConnections {
-            logger.warning("MQTT_MAX_CONNECTIONS reached; refusing a connection", metadata: ["remote_address": "\(remoteAddress)"])
+        releasePending()
+        established = true
+        if shared.established.wrappingAdd(1, ordering: .relaxed).newValue > shared.configuration.maxConnections {
+            metrics.connectionRefused(TransportKind.mqtt.rawValue, .maxConnections)
+            if shared.warnings.shouldWarn("MQTT_MAX_CONNECTIONS") {
+                logger.warning("MQTT_MAX_CONNECTIONS reached; refusing a connection", metadata: ["remote_address": "\(remoteAddress)"])
+            }
             return refuse(.serverUnavailable)
         }
         guard let token = connect.username, !token.isEmpty else {

@@ -117,14 +117,17 @@ extension MQTTConnectionHandler {
         }
         let stored = attributes
         submit(publish, packet: packet, kind: kind, entries: entries, receivedAt: receivedAt, device: device) { [registry = shared.registry, logger] in
-            guard !stored.isEmpty else { return }
+            guard !stored.isEmpty, let eventLoop = context?.eventLoop else { return }
             let attributes = stored
+            registryCallsInFlight += 1
+            let handler = NIOLoopBound(self, eventLoop: eventLoop)
             Task {
                 do {
                     try await registry.setAttributes(deviceId: device.id, scope: .client, attributes)
                 } catch {
                     logger.error("storing client attributes failed", metadata: ["device_id": "\(device.id)", "error": "\(error)"])
                 }
+                handler.eventLoop.execute { handler.value.registryCallAnswered() }
             }
         }
     }
@@ -257,6 +260,20 @@ extension MQTTConnectionHandler {
                 "MQTT publish to the device discarded: larger than the client accepts",
                 metadata: ["device_id": "\(device?.id ?? "")", "topic_bytes": "\(topic.utf8.count)",
                            "payload_bytes": "\(payload.readableBytes)", "limit": "\(clientMaximumPacketSize)"])
+            return false
+        }
+        if !writable, let channel = context?.channel,
+            let buffered = try? channel.syncOptions?.getOption(ChannelOptions.bufferedWritableBytes),
+            buffered > Self.maximumBufferedBytes
+        {
+            // The device reads nothing while downlink keeps coming: close
+            // rather than buffer without bound (it reconnects and is sent
+            // what is current).
+            metrics.dropped(.slowConsumer)
+            logger.warning(
+                "MQTT device does not read; closing", metadata: ["device_id": "\(device?.id ?? "")", "buffered_bytes": "\(buffered)"])
+            endReason = .protocolError
+            close()
             return false
         }
         var publish = MQTTPublish(topic: topic, payload: payload, qos: granted)

@@ -6,14 +6,21 @@ import ProcessorAPI
 
 extension MQTTConnectionHandler {
     /// SUBACK grants QoS 0 or 1 to the device API's filters; any other
-    /// filter gets the failure code 0x80.
+    /// filter gets the failure code 0x80, and a filter past
+    /// MQTT_MAX_SUBSCRIPTIONS gets 0x97 Quota exceeded (0x80 on 3.1.1).
     func handleSubscribe(_ subscribe: MQTTSubscribe) {
         let codes = subscribe.subscriptions.map { subscription -> MQTTReasonCode in
             guard ThingsBoardMQTTTopic.isSubscribable(subscription.topicFilter) else {
-                logger.info(
-                    "MQTT subscription outside the device API refused",
-                    metadata: ["device_id": "\(device?.id ?? "")", "topic": "\(subscription.topicFilter)"])
+                if shared.warnings.shouldWarn(remoteIP) {
+                    logger.info(
+                        "MQTT subscription outside the device API refused",
+                        metadata: ["device_id": "\(device?.id ?? "")", "topic": "\(subscription.topicFilter)"])
+                }
                 return .unspecifiedError
+            }
+            guard subscriptions[subscription.topicFilter] != nil || subscriptions.count < shared.configuration.maxSubscriptions else {
+                metrics.dropped(.quotaExceeded)
+                return .quotaExceeded
             }
             let granted = min(subscription.qos, .atLeastOnce)
             subscriptions[subscription.topicFilter] = granted
@@ -39,6 +46,7 @@ extension MQTTConnectionHandler {
         guard reply.utf8.count <= mqttMaximumFieldLength else { return refuseUnanswerable(publish, replyTopic: reply) }
         guard let eventLoop = context?.eventLoop else { return }
         acknowledgeLocally(publish)
+        registryCallsInFlight += 1
         let registry = shared.registry
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let clientKeys = request.client
@@ -49,11 +57,21 @@ extension MQTTConnectionHandler {
                 let body = try await registry.attributeResponse(deviceId: deviceId, clientKeys: clientKeys, sharedKeys: sharedKeys)
                 handler.eventLoop.execute {
                     handler.value.publishToDevice(topic: reply, payload: ByteBuffer(string: body))
+                    handler.value.registryCallAnswered()
                 }
             } catch {
-                handler.eventLoop.execute { handler.value.metrics.error(.registry) }
+                handler.eventLoop.execute {
+                    handler.value.metrics.error(.registry)
+                    handler.value.registryCallAnswered()
+                }
             }
         }
+    }
+
+    /// One registry read fewer out: held packets may go on.
+    func registryCallAnswered() {
+        registryCallsInFlight -= 1
+        if registryCallsInFlight == Self.maximumRegistryCallsInFlight - 1 { drainBacklog() }
     }
 
     /// The key lists of an attribute request; nil when a list is absent.

@@ -42,6 +42,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var device: DeviceIdentity?
     var context: ChannelHandlerContext?
     var remoteAddress = "unknown"
+    /// The IP address holding a pre-CONNECT slot, until CONNECT or close.
+    var pendingAddress: String?
+    /// Counted in `shared.established` (from CONNECT until close).
+    var established = false
     var endReason = EndReason.connectionLost
     /// The registration in the gateway's DeviceSessions while connected.
     var downlinkRegistration: UInt64?
@@ -74,6 +78,20 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     var closingWhenIdle = false
     /// A flush is scheduled for acknowledgements written without one.
     var flushScheduled = false
+    /// The socket takes writes (below its high water mark). While it does
+    /// not, packets read are held and reading stops: a device that does not
+    /// read its answers stops being read from (TCP then pushes back on it).
+    var writable = true
+    /// Attribute requests and client-attribute stores whose registry call
+    /// has not come back.
+    var registryCallsInFlight = 0
+    /// At most this many registry calls of one connection run at once;
+    /// packets after them wait in the backlog (no task per message without
+    /// bound).
+    static let maximumRegistryCallsInFlight = 8
+    /// Bytes queued for a socket that does not read, past which the
+    /// connection is closed instead of buffering more downlink.
+    static let maximumBufferedBytes = 1 << 20
 
     /// The client's Maximum Packet Size (MQTT 5.0 §3.1.2.11.4): nothing
     /// larger is sent to it (MQTT-3.1.2-24/25). Unset: what four bytes of
@@ -102,7 +120,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         remoteAddress = context.channel.remoteAddress?.description ?? "unknown"
         // A socket that never sends CONNECT is closed (MQTT-3.1.4: the
         // server may close a connection that does not CONNECT in time).
-        connectDeadline = .now() + MQTTConnectionSweeper.connectDeadline
+        connectDeadline = .now() + shared.configuration.connectTimeout.timeAmount
         let sweeper = shared.sweepers.sweeper(for: context.eventLoop)
         sweeper.add(self)
         self.sweeper = sweeper
@@ -143,7 +161,10 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         leaveSweeper()
         switch state {
         case .awaitingConnect, .authenticating:
-            logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(remoteAddress)"])
+            metrics.connectionRefused(TransportKind.mqtt.rawValue, .connectTimeout)
+            if shared.warnings.shouldWarn(remoteIP) {
+                logger.info("MQTT connection closed: no CONNECT in time", metadata: ["remote_address": "\(remoteAddress)"])
+            }
             close()
         case .connected:
             logger.info("MQTT keep-alive expired", metadata: ["device_id": "\(device?.id ?? "")"])
@@ -154,13 +175,43 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// The peer's IP address without the port: the key of per-address limits.
+    var remoteIP: String { context?.channel.remoteAddress?.ipAddress ?? "unknown" }
+
     func channelActive(context: ChannelHandlerContext) {
-        _ = shared.connections.wrappingAdd(1, ordering: .relaxed)
+        let address = remoteIP
+        if let refusal = shared.pending.admit(address) {
+            // Before CONNECT there is nothing to answer with (MQTT-3.1.4):
+            // closed at once, counted, logged once a minute per address.
+            metrics.connectionRefused(TransportKind.mqtt.rawValue, refusal == .full ? .maxPending : .perAddress)
+            if shared.warnings.shouldWarn(address) {
+                logger.warning(
+                    "MQTT socket refused before CONNECT",
+                    metadata: ["remote_address": "\(remoteAddress)",
+                               "limit": "\(refusal == .full ? "MQTT_MAX_PENDING_CONNECTIONS" : "MQTT_MAX_PENDING_PER_ADDRESS")"])
+            }
+            leaveSweeper()
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        pendingAddress = address
         context.fireChannelActive()
     }
 
+    /// Gives the pre-CONNECT slot back (idempotent).
+    func releasePending() {
+        guard let address = pendingAddress else { return }
+        pendingAddress = nil
+        shared.pending.release(address)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        _ = shared.connections.wrappingSubtract(1, ordering: .relaxed)
+        releasePending()
+        if established {
+            established = false
+            _ = shared.established.wrappingSubtract(1, ordering: .relaxed)
+        }
         leaveSweeper()
         let wasConnected = state == .connected
         state = .closed
@@ -197,9 +248,15 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             guard case .connect(let connect) = packet else { return protocolError("expected CONNECT") }
             handleConnect(connect)
         case .authenticating:
+            // Held until the look-up answers; reading stops once a Receive
+            // Maximum of them waits, so the backlog stays bounded.
             backlog.append(packet)
+            if backlog.count >= shared.configuration.receiveMaximum, !readingPaused, let context {
+                readingPaused = true
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            }
         case .connected:
-            if blocked || !backlog.isEmpty {
+            if mustHold || !backlog.isEmpty {
                 backlog.append(packet)
             } else {
                 handle(packet)
@@ -295,16 +352,29 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// while held-back packets wait; it resumes when none of these holds.
     func updateReading() {
         guard let context, state == .connected else { return }
-        let pause = blocked || !backlog.isEmpty || inFlight >= shared.configuration.receiveMaximum
+        let pause = mustHold || !backlog.isEmpty || inFlight >= shared.configuration.receiveMaximum
         guard pause != readingPaused else { return }
         readingPaused = pause
         context.channel.setOption(ChannelOptions.autoRead, value: !pause).whenComplete { _ in }
         if !pause { context.read() }
     }
 
+    /// Packets read are held, not handled, while this holds: the processor
+    /// refused one (queue full), the socket does not take writes, or the
+    /// connection's registry calls are all out.
+    var mustHold: Bool {
+        blocked || !writable || registryCallsInFlight >= Self.maximumRegistryCallsInFlight
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { drainBacklog() } else { updateReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
     /// Works through packets held back, in order, until one is refused again.
     func drainBacklog() {
-        while state == .connected, !blocked, let packet = backlog.popFirst() {
+        while state == .connected, !mustHold, let packet = backlog.popFirst() {
             handle(packet)
         }
         if inputClosed, backlog.isEmpty { return close() }

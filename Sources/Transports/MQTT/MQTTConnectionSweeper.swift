@@ -14,8 +14,6 @@ final class MQTTConnectionSweeper: @unchecked Sendable {
     /// How often the deadlines are checked: a silent client is closed at most
     /// this much after 1.5 × its keep-alive (MQTT-3.1.2-24).
     static let period = TimeAmount.milliseconds(500)
-    /// MQTT-3.1.4: a socket that sends no CONNECT in this time is closed.
-    static let connectDeadline = TimeAmount.seconds(10)
 
     let eventLoop: any EventLoop
     private var connections: [UInt64: MQTTConnectionHandler] = [:]

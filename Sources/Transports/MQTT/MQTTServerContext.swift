@@ -18,8 +18,14 @@ final class MQTTServerContext: Sendable {
     let sweepers = MQTTConnectionSweepers()
     /// The gateway-wide registry downlink goes through.
     let deviceSessions: any DeviceSessionRegistry
-    /// Open TCP connections, authenticated or not (MQTT_MAX_CONNECTIONS).
-    let connections = Atomic<Int>(0)
+    /// Connections past CONNECT, authenticated or being authenticated
+    /// (MQTT_MAX_CONNECTIONS).
+    let established = Atomic<Int>(0)
+    /// Sockets before CONNECT (MQTT_MAX_PENDING_CONNECTIONS, per address
+    /// MQTT_MAX_PENDING_PER_ADDRESS).
+    let pending: ConnectionAdmission
+    /// One warning per address and minute for refusals and protocol errors.
+    let warnings = WarningThrottle()
 
     init(
         configuration: MQTTTransportConfiguration,
@@ -33,6 +39,7 @@ final class MQTTServerContext: Sendable {
     ) {
         self.deviceSessions = deviceSessions
         self.configuration = configuration
+        self.pending = ConnectionAdmission(total: configuration.maxPendingConnections, perAddress: configuration.maxPendingPerAddress)
         self.authenticator = authenticator
         self.registry = registry
         self.rateLimiter = rateLimiter

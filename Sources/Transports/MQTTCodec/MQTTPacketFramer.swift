@@ -52,7 +52,12 @@ package struct MQTTPacketFramer {
             if packet == nil, buffer.readableBytes > 0 {
                 // Checks the size first: an oversize packet is refused now, not held.
                 let frame = try MQTTPacket.frame(in: buffer, version: version, maximumPacketSize: maximumPacketSize)
-                var held = ByteBufferAllocator().buffer(capacity: frame?.total ?? 8)
+                // Reserves what arrived, not what the header announces: five
+                // bytes from a stranger must not reserve a whole maximum-size
+                // packet (10,000 such sockets held 680 MB); the buffer grows
+                // as the rest comes in.
+                let announced = frame?.total ?? 8
+                var held = ByteBufferAllocator().buffer(capacity: min(announced, max(buffer.readableBytes, 1024)))
                 held.writeBuffer(&buffer)
                 partial = held
             }
