@@ -146,6 +146,13 @@ package final class GatewayProcess: @unchecked Sendable {
 
     package var isRunning: Bool { process.isRunning }
 
+    /// The gateway's resident set (VmRSS in /proc), in KiB.
+    package var residentKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     package func terminate(timeout: Duration = .seconds(30)) async throws -> Int32 {
         guard process.isRunning else { return process.terminationStatus }

@@ -126,7 +126,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
     private func becameQuiet() {
         quietSince = .now()
         requestStartedAt = nil
-        armQuietTimer(in: configuration.requestTimeout.timeAmount)
+        armQuietTimer(in: min(configuration.requestTimeout, configuration.idleTimeout).timeAmount)
     }
 
     private func requestArrived() {

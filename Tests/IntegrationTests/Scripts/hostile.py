@@ -19,6 +19,16 @@ usage:
       127.0.0.2..; then, from 127.0.0.1, a real device publishes over MQTT
       (QoS 1) and POSTs over HTTP. Waits up to WAIT seconds for the idle
       sockets to be answered or closed and counts what happened to them.
+  coap-stranger HOST PORT SOURCE
+      From SOURCE (a loopback address, any port) a CON PUT /1/0/1 "60"
+      (text/plain) to the gateway's LwM2M client port; prints the answer's
+      code ("4.03") or "none".
+  attr-flood HOST PORT TOKEN SECONDS
+      MQTT 3.1.1 with a 4 KiB receive buffer: subscribes to the attribute
+      replies, then sends attribute requests for SECONDS and never reads.
+      Prints how many requests the gateway took.
+  subscribe-many HOST PORT TOKEN FILTER...
+      MQTT 5.0: one SUBSCRIBE per filter at QoS 1; prints the reason codes.
   pending-per-address HOST PORT N
       Opens N sockets from 127.0.0.2 that send nothing; then one from
       127.0.0.3. Reports how many of the first were closed at once and
@@ -27,6 +37,7 @@ usage:
 import json
 import resource
 import select
+import selectors
 import socket
 import struct
 import sys
@@ -172,29 +183,33 @@ def raise_fd_limit():
 
 
 def open_many(host, port, count, sources, first_bytes):
+    """`count` non-blocking connects spread over `sources` loopback
+    addresses; each sends `first_bytes` once connected. epoll, not
+    select(): descriptors go past 1024."""
     socks = []
+    selector = selectors.DefaultSelector()
     for i in range(count):
-        source = f"127.0.0.{2 + i % sources}"
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind((source, 0))
+        s.bind((f"127.0.0.{2 + i % sources}", 0))
         s.setblocking(False)
         try:
             s.connect((host, port))
         except BlockingIOError:
             pass
         socks.append(s)
-    # Wait until every connect completed, then send the first bytes.
-    pending = set(socks)
+        selector.register(s, selectors.EVENT_WRITE)
+    waiting = len(socks)
     deadline = time.monotonic() + 30
-    while pending and time.monotonic() < deadline:
-        _, writable, _ = select.select([], list(pending)[:1000], [], 1)
-        for s in writable:
-            pending.discard(s)
+    while waiting and time.monotonic() < deadline:
+        for key, _ in selector.select(1):
+            selector.unregister(key.fileobj)
+            waiting -= 1
             if first_bytes:
                 try:
-                    s.send(first_bytes)
+                    key.fileobj.send(first_bytes)
                 except OSError:
                     pass
+    selector.close()
     return socks
 
 
@@ -223,27 +238,33 @@ def real_http_post(host, port, token):
 
 
 def poll_closed(socks, wait):
-    """For each socket: what it read before the server closed it."""
+    """For each socket: the first line it read before the server closed
+    it, or "closed" if it read nothing; "still open" counts the rest."""
     outcome = {}
-    open_socks = {s: b"" for s in socks}
+    seen = {s: b"" for s in socks}
+    selector = selectors.DefaultSelector()
+    for s in socks:
+        selector.register(s, selectors.EVENT_READ)
     deadline = time.monotonic() + wait
-    while open_socks and time.monotonic() < deadline:
-        readable, _, _ = select.select(list(open_socks)[:1000], [], [], 0.5)
-        for s in readable:
+    while seen and time.monotonic() < deadline:
+        for key, _ in selector.select(0.5):
+            s = key.fileobj
             try:
                 data = s.recv(4096)
             except OSError:
                 data = b""
             if data:
-                open_socks[s] += data
+                seen[s] += data
                 continue
-            seen = open_socks.pop(s)
-            status = seen.split(b"\r\n")[0].decode(errors="replace") if seen else "closed"
+            selector.unregister(s)
+            got = seen.pop(s)
+            status = got.split(b"\r\n")[0].decode(errors="replace") if got else "closed"
             outcome[status] = outcome.get(status, 0) + 1
             s.close()
-    outcome["still open"] = len(open_socks)
-    for s in open_socks:
+    outcome["still open"] = len(seen)
+    for s in seen:
         s.close()
+    selector.close()
     return outcome
 
 
@@ -259,8 +280,65 @@ def slowloris(host, mqtt_port, http_port, token, n_http, n_mqtt, sources, wait):
         "real_http": real_http_post(host, http_port, token),
     }
     result["http"] = poll_closed(http, wait)
-    result["mqtt"] = poll_closed(mqtt, 1)
+    result["mqtt"] = poll_closed(mqtt, wait)
     print(json.dumps(result))
+
+
+def coap_stranger(host, port, source):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((source, 0))
+    sock.settimeout(3)
+    # RFC 7252 §3: version 1, CON, no token; PUT; message id 0x1234;
+    # Uri-Path "1" "0" "1" (option 11), Content-Format 0 (option 12, empty).
+    request = bytes([0x40, 0x03, 0x12, 0x34, 0xB1, 0x31, 0x01, 0x30, 0x01, 0x31, 0x10, 0xFF]) + b"60"
+    sock.sendto(request, (host, port))
+    try:
+        data, _ = sock.recvfrom(2048)
+        code = data[1]
+        print(json.dumps({"code": f"{code >> 5}.{code & 31:02d}", "message_id": data[2] << 8 | data[3]}))
+    except socket.timeout:
+        print(json.dumps({"code": "none"}))
+
+
+def attr_flood(host, port, token, seconds):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((host, port))
+    sock.sendall(connect_packet(token, 4))
+    answer = read_packet(sock)
+    assert answer and answer[0] == 0x20 and answer[1][1] == 0, answer
+    sock.sendall(subscribe_packet(1, b"v1/devices/me/attributes/response/+", 4))
+    assert read_packet(sock)[0] == 0x90
+    request = b""
+    for i in range(100):
+        request += publish_packet(b"v1/devices/me/attributes/request/" + str(i).encode(), b'{"sharedKeys":"big"}', 0, 0, 4)
+    sock.setblocking(False)
+    sent, deadline = 0, time.monotonic() + seconds
+    pending = memoryview(request)
+    while time.monotonic() < deadline:
+        try:
+            written = sock.send(pending)
+        except BlockingIOError:
+            select.select([], [sock], [], 0.2)
+            continue
+        sent += written
+        pending = pending[written:]
+        if not pending:
+            pending = memoryview(request)
+    print(json.dumps({"bytes_sent": sent, "requests_sent": sent // (len(request) // 100)}))
+    sock.close()
+
+
+def subscribe_many(host, port, token, filters):
+    sock = mqtt_session(host, port, token, 5)
+    codes = []
+    for index, topic in enumerate(filters):
+        sock.sendall(subscribe_packet(index + 1, topic.encode(), 5))
+        answer = read_packet(sock)
+        assert answer and answer[0] == 0x90, answer
+        codes.append(answer[1][-1])
+    print(json.dumps({"codes": codes}))
 
 
 def pending_per_address(host, port, count):
@@ -290,6 +368,12 @@ def main():
     elif mode == "slowloris":
         host, mqtt_port, http_port, token, n_http, n_mqtt, sources, wait = sys.argv[2:10]
         slowloris(host, int(mqtt_port), int(http_port), token, int(n_http), int(n_mqtt), int(sources), float(wait))
+    elif mode == "coap-stranger":
+        coap_stranger(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif mode == "attr-flood":
+        attr_flood(sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5]))
+    elif mode == "subscribe-many":
+        subscribe_many(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5:])
     elif mode == "pending-per-address":
         pending_per_address(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
