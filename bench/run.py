@@ -150,7 +150,7 @@ def provision(devices):
     work = tempfile.mkdtemp(prefix="tb-bench-registry-")
     env = dict(os.environ, DATA_DIR=work + "/data")
     lines = "".join(f"bench-{n},bench,bench-{n}\n" for n in range(1, devices + 1))
-    subprocess.run([BIN, "device", "import", "-"], input=lines, text=True, env=env, check=True, capture_output=True)
+    subprocess.run([BIN, "device", "import", "--allow-short-tokens", "-"], input=lines, text=True, env=env, check=True, capture_output=True)
     return work + "/data"
 
 

@@ -5,6 +5,22 @@ import Crypto
 package enum AccessToken {
     /// Longest token accepted; ThingsBoard's own are 20 characters.
     package static let maximumLength = 128
+    /// Shortest token an operator may choose (ThingsBoard's generated ones
+    /// are 20 characters): a short chosen token is guessed, so the admin
+    /// API, the CLI and `device import` refuse it. Tokens already in the
+    /// registry still authenticate.
+    package static let minimumChosenLength = 20
+
+    /// Why an operator's own token is refused, or nil when it is good.
+    package static func chosenTokenProblem(_ token: String, allowShort: Bool = false) -> String? {
+        guard isWellFormed(token) else {
+            return "must be 1 to \(maximumLength) characters of A-Z a-z 0-9 - _ . ~"
+        }
+        guard allowShort || token.utf8.count >= minimumChosenLength else {
+            return "must be at least \(minimumChosenLength) characters (a short token is guessed); leave it out to have one generated"
+        }
+        return nil
+    }
 
     /// 24 random bytes as base64url: 32 URL-safe characters.
     package static func generate() -> String {

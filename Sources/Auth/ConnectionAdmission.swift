@@ -84,3 +84,60 @@ package final class WarningThrottle: Sendable {
         }
     }
 }
+
+/// Wrong access tokens and admin keys, counted per address: past `limit`
+/// failures within `window`, the address is refused for the rest of the
+/// window. Only what would cost a registry look-up (a token not in the
+/// cache) or an admin request is refused; devices behind the same address
+/// whose tokens are cached keep working. Remembers at most `capacity`
+/// addresses (the oldest windows are forgotten first).
+package final class AuthFailureThrottle: Sendable {
+    private struct Entry {
+        var failures: Int
+        var windowStart: ContinuousClock.Instant
+    }
+
+    package let limit: Int
+    package let window: Duration
+    private let capacity: Int
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let entries = Mutex<[String: Entry]>([:])
+
+    package init(
+        limit: Int = 20, window: Duration = .seconds(60), capacity: Int = 65_536,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        self.limit = limit
+        self.window = window
+        self.capacity = capacity
+        self.now = now
+    }
+
+    /// Whether `address` has used up its failures for this window.
+    package func isBlocked(_ address: String) -> Bool {
+        let instant = now()
+        return entries.withLock { entries in
+            guard let entry = entries[address], instant - entry.windowStart < window else { return false }
+            return entry.failures >= limit
+        }
+    }
+
+    /// Counts a failure; returns whether the address is now blocked.
+    @discardableResult
+    package func failed(_ address: String) -> Bool {
+        let instant = now()
+        return entries.withLock { entries in
+            if var entry = entries[address], instant - entry.windowStart < window {
+                entry.failures += 1
+                entries[address] = entry
+                return entry.failures >= limit
+            }
+            if entries.count >= capacity {
+                entries = entries.filter { instant - $0.value.windowStart < window }
+                if entries.count >= capacity { return false }
+            }
+            entries[address] = Entry(failures: 1, windowStart: instant)
+            return limit <= 1
+        }
+    }
+}

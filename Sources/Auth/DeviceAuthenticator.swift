@@ -13,6 +13,19 @@ package enum AuthenticationResult: Sendable {
     case disabled
     /// The registry could not be read; the device should retry.
     case unavailable
+
+    package var isAuthenticated: Bool {
+        if case .authenticated = self { return true }
+        return false
+    }
+
+    /// A wrong token (unknown, disabled or malformed), not a registry failure.
+    package var isRefusal: Bool {
+        switch self {
+        case .malformed, .unknown, .disabled: true
+        case .authenticated, .unavailable: false
+        }
+    }
 }
 
 /// Resolves access tokens to devices through an in-memory cache.
@@ -66,6 +79,10 @@ package final class DeviceAuthenticator: Sendable {
     private let negativeTTL: Duration
     private let metrics: GatewayMetrics
     private let now: @Sendable () -> ContinuousClock.Instant
+    /// Wrong tokens per address (AUTH_FAILURES_PER_ADDRESS): every transport
+    /// checks it before a look-up and counts a look-up that found nothing,
+    /// so guessing tokens from one address stops after a few.
+    package let failures: AuthFailureThrottle
 
     package init(
         registry: DeviceRegistry,
@@ -73,8 +90,10 @@ package final class DeviceAuthenticator: Sendable {
         negativeTTL: Duration = .seconds(5),
         metrics: GatewayMetrics,
         lookupThreadIdle: Duration = .seconds(10),
+        failures: AuthFailureThrottle = AuthFailureThrottle(),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
+        self.failures = failures
         self.lookupThreadIdle = .nanoseconds(Int(lookupThreadIdle.wholeNanoseconds))
         self.registry = registry
         self.ttl = ttl

@@ -18,16 +18,14 @@ extension DeviceRegistry {
     package func createDevice(
         name: String,
         type: String = "default",
-        token: String? = nil
+        token: String? = nil,
+        allowShortToken: Bool = false
     ) async throws(RegistryError) -> (device: Device, token: String) {
         try Self.validate(name, field: "name")
         try Self.validate(type, field: "type")
         let token = token ?? AccessToken.generate()
-        guard AccessToken.isWellFormed(token) else {
-            throw RegistryError.invalid(
-                field: "token",
-                reason: "must be 1 to \(AccessToken.maximumLength) characters of A-Z a-z 0-9 - _ . ~"
-            )
+        if let problem = AccessToken.chosenTokenProblem(token, allowShort: allowShortToken) {
+            throw RegistryError.invalid(field: "token", reason: problem)
         }
         let now = Self.now()
         let device = Device(
@@ -166,8 +164,8 @@ extension DeviceRegistry {
     /// Replaces the device's access token; the old one stops working at once.
     package func rotateToken(deviceId: String, token: String? = nil) async throws(RegistryError) -> String {
         let token = token ?? AccessToken.generate()
-        guard AccessToken.isWellFormed(token) else {
-            throw RegistryError.invalid(field: "token", reason: "must be 1 to \(AccessToken.maximumLength) URL-safe characters")
+        if let problem = AccessToken.chosenTokenProblem(token) {
+            throw RegistryError.invalid(field: "token", reason: problem)
         }
         let hash = AccessToken.hash(token)
         let now = Self.now()

@@ -101,6 +101,7 @@ enum ConfigurationVariables {
         // Auth
         .init(name: "DATA_DIR", defaultValue: "./data", help: "where the device registry (SQLite) lives", section: "Devices and auth"),
         .init(name: "AUTH_CACHE_TTL", defaultValue: "3600", help: "seconds a token stays in the credential cache", section: "Devices and auth"),
+        .init(name: "AUTH_FAILURES_PER_ADDRESS", defaultValue: "20", help: "wrong device tokens (looked up) or admin keys one IP address may send within a minute; then its look-ups and admin requests are refused (429, 4.29, CONNACK 0x9F) for the rest of the minute", section: "Devices and auth"),
         .init(name: "RATE_LIMIT_ENABLED", defaultValue: "false", help: "limit each device's request rate", section: "Devices and auth"),
         .init(name: "RATE_LIMIT_REQUESTS_PER_SECOND", defaultValue: "100", help: "sustained requests per second per device", section: "Devices and auth"),
         .init(name: "RATE_LIMIT_BURST", defaultValue: "", help: "token bucket size per device (default: the per-second rate)", section: "Devices and auth"),

@@ -97,6 +97,7 @@ struct DeviceCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create many devices from CSV lines 'name[,type[,token]]'; prints 'name,token' for each.")
         @Argument(help: "CSV file, or - for standard input.") var file: String
+        @Flag(help: "Accept given tokens shorter than 20 characters (load-test registries only).") var allowShortTokens = false
 
         func run() async throws {
             let text: String
@@ -118,7 +119,7 @@ struct DeviceCommand: AsyncParsableCommand {
                 let type = fields.count > 1 && !fields[1].isEmpty ? fields[1] : "default"
                 let given = fields.count > 2 && !fields[2].isEmpty ? fields[2] : nil
                 do {
-                    let (_, token) = try await registry.createDevice(name: name, type: type, token: given)
+                    let (_, token) = try await registry.createDevice(name: name, type: type, token: given, allowShortToken: allowShortTokens)
                     print("\(name),\(token)")  // allowed: CLI output
                 } catch {
                     printError("line \(number + 1): \(error)")

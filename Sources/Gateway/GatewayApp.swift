@@ -56,7 +56,9 @@ struct GatewayApp {
         // transports hand straight to the processor.
         let lastValues = configuration.lwm2mClientEnabled ? LwM2MLastValues() : nil
         let ingest: any MessageIngest = lastValues.map { LwM2MLastValueTap(processor, values: $0) } ?? processor
-        let authenticator = DeviceAuthenticator(registry: registry, ttl: configuration.authCacheTTL, metrics: metrics)
+        let authenticator = DeviceAuthenticator(
+            registry: registry, ttl: configuration.authCacheTTL, metrics: metrics,
+            failures: AuthFailureThrottle(limit: configuration.authFailuresPerAddress))
         let rateLimiter = configuration.rateLimit.map { RateLimiter(requestsPerSecond: $0.requestsPerSecond, burst: $0.burst) }
         let deviceSessions = DeviceSessions(metrics: metrics)
         let persistentRPC = PersistentRPCService(
@@ -93,6 +95,7 @@ struct GatewayApp {
                 host: configuration.admin.host, port: configuration.admin.port, apiKey: apiKey,
                 registry: registry, deviceSessions: deviceSessions, persistentRPC: persistentRPC, lwm2m: lwm2m,
                 maxPayloadSize: configuration.http.maxPayloadSize,
+                failures: AuthFailureThrottle(limit: configuration.authFailuresPerAddress), metrics: metrics,
                 logger: Logger(label: "tb-gateway.admin")))
         } else {
             logger.warning("ADMIN_API_KEY is not set: the admin API does not start")

@@ -19,6 +19,9 @@ struct GatewayConfiguration: Sendable {
     var logFormat: LogFormat
     var dataDirectory: String
     var authCacheTTL: Duration
+    /// AUTH_FAILURES_PER_ADDRESS: wrong tokens (or admin keys) one address
+    /// may send within a minute before it is refused for the rest of it.
+    var authFailuresPerAddress: Int
     var rateLimit: (requestsPerSecond: Double, burst: Double)?
     var processor: ProcessorConfiguration
     var kafkaEnabled: Bool
@@ -54,6 +57,7 @@ struct GatewayConfiguration: Sendable {
         logFormat = LogFormat(rawValue: try source.choice("LOG_FORMAT", ["json", "text"])) ?? .json
         dataDirectory = source.string("DATA_DIR")
         authCacheTTL = try source.duration("AUTH_CACHE_TTL", minimum: .zero)
+        authFailuresPerAddress = try source.integer("AUTH_FAILURES_PER_ADDRESS", in: 1...1_000_000)
 
         let rps = try source.integer("RATE_LIMIT_REQUESTS_PER_SECOND", in: 1...1_000_000)
         let burst = source.optionalString("RATE_LIMIT_BURST") == nil ? rps : try source.integer("RATE_LIMIT_BURST", in: 1...1_000_000)

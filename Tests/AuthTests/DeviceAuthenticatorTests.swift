@@ -30,11 +30,11 @@ struct DeviceAuthenticatorTests {
 
         // Unknown tokens are remembered for the negative TTL, even if a device
         // with that token appears elsewhere meanwhile.
-        #expect(await isUnknown(authenticator.authenticate(token: "later-token")))
-        _ = try await DeviceRegistry(directory: directory).createDevice(name: "late", token: "later-token")
-        #expect(await isUnknown(authenticator.authenticate(token: "later-token")))
+        #expect(await isUnknown(authenticator.authenticate(token: "later-token-of-twenty-chars")))
+        _ = try await DeviceRegistry(directory: directory).createDevice(name: "late", token: "later-token-of-twenty-chars")
+        #expect(await isUnknown(authenticator.authenticate(token: "later-token-of-twenty-chars")))
         clock.advance(.seconds(6))
-        if case .authenticated = await authenticator.authenticate(token: "later-token") {} else { Issue.record("negative entry did not expire") }
+        if case .authenticated = await authenticator.authenticate(token: "later-token-of-twenty-chars") {} else { Issue.record("negative entry did not expire") }
 
         #expect(await isMalformed(authenticator.authenticate(token: "has space")))
     }

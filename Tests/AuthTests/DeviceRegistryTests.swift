@@ -23,7 +23,7 @@ struct DeviceRegistryTests {
         #expect(try await registry.device(credential: .accessToken, value: AccessToken.hash(token)) == nil)
         #expect(try await registry.device(credential: .accessToken, value: AccessToken.hash(newToken))?.id == device.id)
 
-        _ = try await registry.createDevice(name: "a-first", token: "given-token-1")
+        _ = try await registry.createDevice(name: "a-first", token: "given-token-1-twenty-chars")
         #expect(try await registry.listDevices().map(\.name) == ["a-first", "pump-1"])
 
         try await registry.removeDevice(id: device.id)
@@ -37,12 +37,12 @@ struct DeviceRegistryTests {
     func tokenNotStoredInClear() async throws {
         let (registry, directory) = try makeRegistry()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try await registry.createDevice(name: "d", token: "plain-text-token")
+        _ = try await registry.createDevice(name: "d", token: "plain-text-token-twenty")
         let queue = try DatabaseQueue(path: directory + "/registry.sqlite")
         let values = try await queue.read { db in try String.fetchAll(db, sql: "SELECT value FROM device_credentials") }
-        #expect(values == [AccessToken.hash("plain-text-token")])
+        #expect(values == [AccessToken.hash("plain-text-token-twenty")])
         let dump = try Data(contentsOf: URL(fileURLWithPath: directory + "/registry.sqlite"))
-        #expect(dump.range(of: Data("plain-text-token".utf8)) == nil)
+        #expect(dump.range(of: Data("plain-text-token-twenty".utf8)) == nil)
     }
 
     @Test("batched look-up: every known credential found once, unknown ones left out, at every statement size")
@@ -75,9 +75,9 @@ struct DeviceRegistryTests {
     func refusals() async throws {
         let (registry, directory) = try makeRegistry()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        _ = try await registry.createDevice(name: "dup", token: "tok-1")
+        _ = try await registry.createDevice(name: "dup", token: "token-one-twenty-chars")
         await #expect(throws: RegistryError.duplicateName("dup")) { try await registry.createDevice(name: "dup") }
-        await #expect(throws: RegistryError.self) { try await registry.createDevice(name: "other", token: "tok-1") }
+        await #expect(throws: RegistryError.self) { try await registry.createDevice(name: "other", token: "token-one-twenty-chars") }
         await #expect(throws: RegistryError.self) { try await registry.createDevice(name: "") }
         await #expect(throws: RegistryError.self) { try await registry.createDevice(name: "x", token: "bad token") }
     }

@@ -29,7 +29,7 @@ struct AdminAPITests {
         #expect(token.count >= 20)
         #expect(try await fixture.post("/api/v1/\(token)/telemetry", #"{"a":1}"#).status == 200)
 
-        _ = try await admin(fixture, "POST", "/api/devices", #"{"name":"api-0","token":"given-token-0"}"#)
+        _ = try await admin(fixture, "POST", "/api/devices", #"{"name":"api-0","token":"given-token-0-twenty-chars"}"#)
         let list = try await admin(fixture, "GET", "/api/devices?limit=1&offset=1")
         #expect(list.status == 200)
         let page = try #require(list.json as? [String: Any])

@@ -72,4 +72,74 @@ struct HardeningTests {
         try await stillServes(fixture, token: bystander.token)
         try await fixture.stop()
     }
+
+    @Test("AUTH_FAILURES_PER_ADDRESS: wrong tokens from one address stop being looked up (HTTP 429, CONNACK 0x9F, CoAP 4.29); cached devices there keep working")
+    func tokenGuessing() async throws {
+        let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true", "COAP_ENABLED": "true", "AUTH_FAILURES_PER_ADDRESS": "3"])
+        let cached = try await fixture.addDevice("cached")
+        let later = try await fixture.addDevice("later")
+        #expect(try await fixture.post("/api/v1/\(cached.token)/telemetry", #"{"n":1}"#).status == 200)
+        for guess in 0..<3 {
+            #expect(try await fixture.post("/api/v1/guess-\(guess)-of-an-access-token/telemetry", #"{"n":1}"#).status == 401)
+        }
+        // Blocked: no look-up for any token not in the cache, a real one included.
+        #expect(try await fixture.post("/api/v1/guess-3-of-an-access-token/telemetry", #"{"n":1}"#).status == 429)
+        #expect(try await fixture.post("/api/v1/\(later.token)/telemetry", #"{"n":1}"#).status == 429)
+        let mqtt = try await runCommand("mosquitto_pub", [
+            "-h", "127.0.0.1", "-p", "\(fixture.gateway.mqttPort)", "-u", "guess-4-of-an-access-token", "-q", "1", "-V", "mqttv5",
+            "-t", "v1/devices/me/telemetry", "-m", "{}",
+        ])
+        #expect(mqtt.status != 0 && mqtt.stderr.lowercased().contains("connection rate exceeded"), "\(mqtt.stderr)")
+        let coap = try await runCommand(packageRoot() + "/.venv/bin/python", [
+            packageRoot() + "/Tests/IntegrationTests/Scripts/coap_client.py", "request", "--port", "\(fixture.gateway.coapPort)",
+            "--method", "POST", "--path", "/api/v1/guess-5-of-an-access-token/telemetry", "--payload={}", "--content-format", "50",
+        ])
+        #expect(coap.stdout.hasPrefix("4.29"), "\(coap.stdout) \(coap.stderr)")
+        // The device whose token is cached is served as before.
+        #expect(try await fixture.post("/api/v1/\(cached.token)/telemetry", #"{"n":2}"#).status == 200)
+        try await stillServes(fixture, token: cached.token)
+        let counted = try await metrics(fixture)
+        #expect(counted[#"tb_gateway_connections_refused_total{transport="http",reason="throttled"}"#] == 2)
+        #expect(counted[#"tb_gateway_connections_refused_total{transport="mqtt",reason="throttled"}"#] == 1)
+        #expect(counted[#"tb_gateway_connections_refused_total{transport="coap",reason="throttled"}"#] == 1)
+        try await fixture.stop()
+    }
+
+    @Test("wrong admin keys from one address: 429 with Retry-After after AUTH_FAILURES_PER_ADDRESS, the right key included")
+    func adminKeyGuessing() async throws {
+        let key = "an-admin-key-for-the-throttle-test"
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": key, "AUTH_FAILURES_PER_ADDRESS": "3"])
+        func list(_ bearer: String) async throws -> HTTPAnswer {
+            try await curl("GET", fixture.gateway.adminURL + "/api/devices", headers: ["Authorization": "Bearer \(bearer)"])
+        }
+        #expect(try await list(key).status == 200)
+        for guess in 0..<3 { #expect(try await list("guess-\(guess)").status == 401) }
+        let blocked = try await list(key)
+        #expect(blocked.status == 429 && blocked.headers["retry-after"] == "60")
+        let counted = try await metrics(fixture)
+        #expect(counted[#"tb_gateway_connections_refused_total{transport="admin",reason="throttled"}"#] == 1)
+        try await fixture.stop()
+    }
+
+    @Test("operator-chosen tokens shorter than 20 characters are refused by the admin API, device add and device import")
+    func shortChosenTokens() async throws {
+        let key = "an-admin-key-for-the-token-test"
+        let fixture = try await GatewayFixture.start(["ADMIN_API_KEY": key])
+        let created = try await curl(
+            "POST", fixture.gateway.adminURL + "/api/devices", body: #"{"name":"short","token":"short-token-19-char"}"#,
+            headers: ["Authorization": "Bearer \(key)", "Content-Type": "application/json"])
+        #expect(created.status == 400 && created.body.contains("at least 20 characters"), "\(created.body)")
+        let added = try await fixture.gateway.cli(["device", "add", "short-cli", "--token", "abc"])
+        #expect(added.status != 0 && added.stderr.contains("at least 20 characters"), "\(added.stderr)")
+        #expect(try await fixture.addDevice("long-enough", token: "a-token-of-twenty-one").token == "a-token-of-twenty-one")
+        let imported = try await runCommand(
+            GatewayProcess.binary, ["device", "import", "-"], environment: fixture.gateway.environment,
+            directory: fixture.gateway.directory, input: Data("imported,sensor,short-one\n".utf8))
+        #expect(imported.status != 0 && imported.stderr.contains("at least 20 characters"), "\(imported.stderr)")
+        let allowed = try await runCommand(
+            GatewayProcess.binary, ["device", "import", "--allow-short-tokens", "-"], environment: fixture.gateway.environment,
+            directory: fixture.gateway.directory, input: Data("load-1,bench,load-1\n".utf8))
+        #expect(allowed.status == 0 && allowed.stdout == "load-1,load-1\n", "\(allowed.stderr)")
+        try await fixture.stop()
+    }
 }

@@ -9,7 +9,7 @@ import ProcessorAPI
 /// Server pull: LwM2M operations on a registered device through the admin
 /// API (`/api/devices/{id}/lwm2m/{path}[/observe|/execute|/discover|/attributes]`).
 extension AdminAPI {
-    func lwm2mRegistration(_ context: BasicRequestContext) async -> Response {
+    func lwm2mRegistration(_ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             guard let lwm2m else { return Self.lwm2mDisabled }
@@ -26,7 +26,7 @@ extension AdminAPI {
 
     enum LwM2MAction: String { case observe, execute, discover, attributes }
 
-    func lwm2mOperation(_ method: HTTPRequest.Method, _ request: Request, _ context: BasicRequestContext) async -> Response {
+    func lwm2mOperation(_ method: HTTPRequest.Method, _ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             guard let lwm2m else { return Self.lwm2mDisabled }
@@ -125,7 +125,7 @@ extension AdminAPI {
     }
 
     /// `GET /api/devices/{id}/lwm2m-operations[/{operation}]`: queued operations and their status.
-    func lwm2mOperations(_ context: BasicRequestContext) async -> Response {
+    func lwm2mOperations(_ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             if let text = context.parameters.get("operation") {

@@ -11,7 +11,7 @@ import ProcessorAPI
 /// backend. Every route is listed in `routes`, which both registers them and
 /// lets a test check each one against docs/admin-openapi.json.
 struct AdminAPI: Sendable {
-    typealias Handler = @Sendable (AdminAPI, Request, BasicRequestContext) async -> Response
+    typealias Handler = @Sendable (AdminAPI, Request, AdminRequestContext) async -> Response
 
     struct Route: Sendable {
         let method: HTTPRequest.Method
@@ -67,9 +67,9 @@ struct AdminAPI: Sendable {
         Route(method: .delete, path: "/api/devices/:id/lwm2m/**") { api, request, context in await api.lwm2mOperation(.delete, request, context) },
     ]
 
-    func makeRouter(apiKey: String) -> Router<BasicRequestContext> {
-        let router = Router()
-        router.add(middleware: AdminAuthMiddleware(key: apiKey))
+    func makeRouter(apiKey: String, failures: AuthFailureThrottle, metrics: GatewayMetrics) -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
+        router.add(middleware: AdminAuthMiddleware(key: apiKey, failures: failures, metrics: metrics))
         for route in Self.routes {
             let handler = route.handler
             router.on(RouterPath(route.path), method: route.method) { [self] request, context in
@@ -101,7 +101,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    func device(_ context: BasicRequestContext) async -> Result<Device, ResponseFailure> {
+    func device(_ context: AdminRequestContext) async -> Result<Device, ResponseFailure> {
         let id = context.parameters.get("id") ?? ""
         do {
             guard let device = try await registry.device(id: id.lowercased()) else {
@@ -113,7 +113,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func scope(_ context: BasicRequestContext, writable: Bool) -> Result<Auth.AttributeScope, ResponseFailure> {
+    private func scope(_ context: AdminRequestContext, writable: Bool) -> Result<Auth.AttributeScope, ResponseFailure> {
         let name = context.parameters.get("scope") ?? ""
         guard let scope = Auth.AttributeScope(rawValue: name) else {
             return .failure(ResponseFailure(AdminResponses.error(.notFound, "no attribute scope '\(name)'; expected client, shared or server")))
@@ -126,7 +126,7 @@ struct AdminAPI: Sendable {
 
     // MARK: Handlers
 
-    private func createDevice(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func createDevice(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let body = try await decode(CreateBody.self, request)
             guard let name = body.name else {
@@ -164,14 +164,14 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func showDevice(_ context: BasicRequestContext) async -> Response {
+    private func showDevice(_ context: AdminRequestContext) async -> Response {
         switch await device(context) {
         case .success(let device): AdminResponses.json(.ok, AdminResponses.device(device))
         case .failure(let failure): failure.response
         }
     }
 
-    private func updateDevice(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func updateDevice(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             let body = try await decode(UpdateBody.self, request)
@@ -183,7 +183,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func deleteDevice(_ context: BasicRequestContext) async -> Response {
+    private func deleteDevice(_ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             try await registry.removeDevice(id: device.id)
@@ -192,7 +192,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func rotateToken(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func rotateToken(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             let body = try await decode(TokenBody.self, request)
@@ -202,7 +202,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func readAttributes(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func readAttributes(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             let scope = try self.scope(context, writable: false).get()
@@ -212,7 +212,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func writeAttributes(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func writeAttributes(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             let scope = try self.scope(context, writable: true).get()
@@ -234,7 +234,7 @@ struct AdminAPI: Sendable {
         }
     }
 
-    private func deleteAttributes(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func deleteAttributes(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             let scope = try self.scope(context, writable: true).get()
@@ -278,7 +278,7 @@ extension AdminAPI {
     /// observer of `/rpc`, an HTTP long-poll of `/rpc`). Two-way (the
     /// default) waits for the device's reply and returns it; 504 without
     /// one. The reply also travels to the RPC topic like any uplink.
-    fileprivate func sendRPC(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    fileprivate func sendRPC(_ request: Request, _ context: AdminRequestContext) async -> Response {
         await handle {
             let device = try await self.device(context).get()
             guard let body = try? await request.body.collect(upTo: maxPayloadSize) else {
@@ -336,7 +336,7 @@ extension AdminAPI {
 
 extension AdminAPI {
     /// `GET /api/rpc/{rpcId}`: a persistent RPC and its state.
-    fileprivate func showRPC(_ context: BasicRequestContext) async -> Response {
+    fileprivate func showRPC(_ context: AdminRequestContext) async -> Response {
         await handle {
             let text = context.parameters.get("rpcId") ?? ""
             guard let id = Int(text), let rpc = try await registry.persistentRPC(id: id) else {

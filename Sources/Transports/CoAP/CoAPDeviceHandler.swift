@@ -84,12 +84,19 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         if let cached = api.authenticator.cachedResult(token: token) {
             return authenticated(cached, exchange, next)
         }
+        let address = exchange.peer.ipAddress ?? "unknown"
+        let authenticator = api.authenticator
+        if authenticator.failures.isBlocked(address) {
+            // Too many wrong tokens from here: no look-up, 4.29 (RFC 8516).
+            api.metrics.connectionRefused(TransportKind.coap.rawValue, .throttled)
+            return exchange.respond(CoAPResponse(code: .tooManyRequests, options: [CoAPOption(.maxAge, uint: 60)]))
+        }
         api.metrics.authCacheMiss()
         lookups[token] = [(exchange, next)]
         let loop = exchange.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let authenticator = api.authenticator
         authenticator.authenticateUncached(token: token) { result in
+            if result.isRefusal { authenticator.failures.failed(address) }
             loop.execute {
                 let handler = bound.value
                 for (exchange, next) in handler.lookups.removeValue(forKey: token) ?? [] {

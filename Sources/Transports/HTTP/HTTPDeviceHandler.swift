@@ -226,12 +226,19 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         if let cached = api.authenticator.cachedResult(token: token) {
             return authenticated(cached, next)
         }
-        api.metrics.authCacheMiss()
-        guard let eventLoop = context?.eventLoop else { return }
-        let bound = NIOLoopBound(self, eventLoop: eventLoop)
-        let nextBound = NIOLoopBound(next, eventLoop: eventLoop)
+        guard let channel = context?.channel else { return }
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let authenticator = api.authenticator
+        if authenticator.failures.isBlocked(address) {
+            // Too many wrong tokens from here: no look-up, 429 (counted).
+            api.metrics.connectionRefused(TransportKind.http.rawValue, .throttled)
+            return respond(.rateLimited)
+        }
+        api.metrics.authCacheMiss()
+        let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        let nextBound = NIOLoopBound(next, eventLoop: channel.eventLoop)
         authenticator.authenticateUncached(token: token) { result in
+            if result.isRefusal { authenticator.failures.failed(address) }
             bound.eventLoop.execute { bound.value.authenticated(result, nextBound.value) }
         }
     }

@@ -37,11 +37,18 @@ extension MQTTConnectionHandler {
         if let cached = authenticator.cachedResult(token: token) {
             return finishConnect(cached, clientIdentifier: connect.clientIdentifier)
         }
+        let address = remoteIP
+        if authenticator.failures.isBlocked(address) {
+            // Too many wrong tokens from here: no look-up (0x9F, 3 on 3.1.1).
+            metrics.connectionRefused(TransportKind.mqtt.rawValue, .throttled)
+            return refuse(.connectionRateExceeded)
+        }
         metrics.authCacheMiss()
         guard let eventLoop = context?.eventLoop else { return }
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let clientIdentifier = connect.clientIdentifier
         authenticator.authenticateUncached(token: token) { result in
+            if result.isRefusal { authenticator.failures.failed(address) }
             handler.eventLoop.execute {
                 handler.value.finishConnect(result, clientIdentifier: clientIdentifier)
             }

@@ -35,6 +35,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
     package static let payloadFormatInvalid = Self(rawValue: 0x99)
     package static let qosNotSupported = Self(rawValue: 0x9B)
     package static let sharedSubscriptionsNotSupported = Self(rawValue: 0x9E)
+    package static let connectionRateExceeded = Self(rawValue: 0x9F)
     package static let wildcardSubscriptionsNotSupported = Self(rawValue: 0xA2)
 
     package var isFailure: Bool { rawValue >= 0x80 }
@@ -45,7 +46,7 @@ package struct MQTTReasonCode: RawRepresentable, Sendable, Hashable, CustomStrin
         case .success: 0
         case .unsupportedProtocolVersion: 1
         case .clientIdentifierNotValid: 2
-        case .serverUnavailable, .serverBusy, .serverShuttingDown: 3
+        case .serverUnavailable, .serverBusy, .serverShuttingDown, .connectionRateExceeded: 3
         case .badUserNameOrPassword: 4
         default: 5  // not authorized
         }
