@@ -51,8 +51,8 @@ struct DeviceRegistryTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var devices: [String: Device] = [:]
         for index in 0..<30 {
-            let (device, _) = try await registry.createDevice(name: "batch-\(index)", token: "batch-token-\(index)")
-            devices[AccessToken.hash("batch-token-\(index)")] = device
+            let (device, _) = try await registry.createDevice(name: "batch-\(index)", token: "batch-token-of-twenty-\(index)")
+            devices[AccessToken.hash("batch-token-of-twenty-\(index)")] = device
         }
         let known = Array(devices.keys).sorted()
         // Counts below, at and above each padded statement size, a chunk
