@@ -153,6 +153,18 @@ package final class DeviceAuthenticator: Sendable {
     /// `authenticateUncached` for an event loop: `answer` is called on the
     /// look-up thread (the caller hops back itself), so a connect costs no
     /// task of its own, only its share of the batched look-up.
+    /// `authenticateUncached` for a device at `address`: a look-up that
+    /// finds nothing counts against the address (AUTH_FAILURES_PER_ADDRESS),
+    /// in one place for every transport.
+    package func authenticateUncached(
+        token: String, from address: String, answer: @escaping @Sendable (AuthenticationResult) -> Void
+    ) {
+        authenticateUncached(token: token) { [failures] result in
+            if result.isRefusal { failures.failed(address) }
+            answer(result)
+        }
+    }
+
     package func authenticateUncached(token: String, answer: @escaping @Sendable (AuthenticationResult) -> Void) {
         guard AccessToken.isWellFormed(token) else { return answer(.malformed) }
         enum Wake { case none, signal, start }

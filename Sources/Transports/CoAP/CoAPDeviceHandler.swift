@@ -95,8 +95,7 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         lookups[token] = [(exchange, next)]
         let loop = exchange.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
-        authenticator.authenticateUncached(token: token) { result in
-            if result.isRefusal { authenticator.failures.failed(address) }
+        authenticator.authenticateUncached(token: token, from: address) { result in
             loop.execute {
                 let handler = bound.value
                 for (exchange, next) in handler.lookups.removeValue(forKey: token) ?? [] {

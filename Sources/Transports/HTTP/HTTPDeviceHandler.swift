@@ -237,8 +237,7 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         api.metrics.authCacheMiss()
         let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
         let nextBound = NIOLoopBound(next, eventLoop: channel.eventLoop)
-        authenticator.authenticateUncached(token: token) { result in
-            if result.isRefusal { authenticator.failures.failed(address) }
+        authenticator.authenticateUncached(token: token, from: address) { result in
             bound.eventLoop.execute { bound.value.authenticated(result, nextBound.value) }
         }
     }

@@ -47,8 +47,7 @@ extension MQTTConnectionHandler {
         guard let eventLoop = context?.eventLoop else { return }
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let clientIdentifier = connect.clientIdentifier
-        authenticator.authenticateUncached(token: token) { result in
-            if result.isRefusal { authenticator.failures.failed(address) }
+        authenticator.authenticateUncached(token: token, from: address) { result in
             handler.eventLoop.execute {
                 handler.value.finishConnect(result, clientIdentifier: clientIdentifier)
             }
