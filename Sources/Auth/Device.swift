@@ -36,6 +36,9 @@ package enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible 
     case notFound(String)
     case invalid(field: String, reason: String)
     case database(String)
+    /// A device's client attributes would pass CLIENT_ATTRIBUTES_MAX_KEYS
+    /// or CLIENT_ATTRIBUTES_MAX_BYTES; nothing of the update was stored.
+    case quotaExceeded(String)
 
     package var description: String {
         switch self {
@@ -43,6 +46,7 @@ package enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible 
         case .notFound(let what): "no device \(what)"
         case .invalid(let field, let reason): "\(field): \(reason)"
         case .database(let text): "registry: \(text)"
+        case .quotaExceeded(let text): text
         }
     }
 }

@@ -47,6 +47,9 @@ extension DeviceRegistry {
                             """,
                         arguments: [deviceId, scope.rawValue, pair[0], pair[1], now])
                 }
+                // Checked inside the write, so the update is rolled back
+                // whole when it would take the device past its quota.
+                if scope == .client { try clientAttributeQuota.check(db, deviceId: deviceId) }
             }
         }
     }

@@ -93,6 +93,13 @@ extension DeviceRegistry {
         }
     }
 
+    /// How many devices have this type.
+    package func deviceCount(type: String) async throws(RegistryError) -> Int {
+        try await run {
+            try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM devices WHERE type = ?", arguments: [type]) ?? 0 }
+        }
+    }
+
     /// The device holding a credential, enabled or not.
     package func device(credential kind: CredentialKind, value: String) async throws(RegistryError) -> Device? {
         try await run {

@@ -14,19 +14,22 @@ package final class DeviceRegistry: Sendable {
     package static let fileName = "registry.sqlite"
 
     let pool: DatabasePool
+    /// What one device may keep as client attributes.
+    package let clientAttributeQuota: AttributeQuota
     private let observers = Mutex<[@Sendable (String?) -> Void]>([])
 
     /// Opens (creating if needed) `directory/registry.sqlite` and migrates it.
-    package convenience init(directory: String) throws(RegistryError) {
+    package convenience init(directory: String, clientAttributeQuota: AttributeQuota = .default) throws(RegistryError) {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw RegistryError.database("cannot create \(directory): \(error.localizedDescription)")
         }
-        try self.init(path: (directory as NSString).appendingPathComponent(Self.fileName))
+        try self.init(path: (directory as NSString).appendingPathComponent(Self.fileName), clientAttributeQuota: clientAttributeQuota)
     }
 
-    package init(path: String) throws(RegistryError) {
+    package init(path: String, clientAttributeQuota: AttributeQuota = .default) throws(RegistryError) {
+        self.clientAttributeQuota = clientAttributeQuota
         do {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)

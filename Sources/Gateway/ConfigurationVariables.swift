@@ -48,6 +48,7 @@ enum ConfigurationVariables {
         .init(name: "MQTT_BRIDGE_ROUTES", defaultValue: "mqtt-bridge-routes.json", help: "routes file in DATA_DIR (docs/mqtt-bridge.md); absent: sensors/{device}/telemetry, …/attributes, …/rpc/response/{id}", section: "MQTT bridge"),
         .init(name: "MQTT_BRIDGE_MAX_IN_HAND", defaultValue: "256", help: "messages acknowledged to the broker but not yet in the sink; at this many the bridge pauses; the most a crash can lose", section: "MQTT bridge"),
         .init(name: "MQTT_BRIDGE_CREATE_DEVICES", defaultValue: "false", help: "provision an unknown device name on first sight instead of refusing it", section: "MQTT bridge"),
+        .init(name: "MQTT_BRIDGE_MAX_CREATED_DEVICES", defaultValue: "1000", help: "with MQTT_BRIDGE_CREATE_DEVICES: no more devices are provisioned once the registry holds this many of MQTT_BRIDGE_DEVICE_TYPE", section: "MQTT bridge"),
         .init(name: "MQTT_BRIDGE_DEVICE_TYPE", defaultValue: "default", help: "device type of devices the bridge provisions", section: "MQTT bridge"),
         // HTTP
         .init(name: "HTTP_ENABLED", defaultValue: "true", help: "serve the HTTP device API", section: "HTTP transport"),
@@ -101,6 +102,8 @@ enum ConfigurationVariables {
         // Auth
         .init(name: "DATA_DIR", defaultValue: "./data", help: "where the device registry (SQLite) lives", section: "Devices and auth"),
         .init(name: "AUTH_CACHE_TTL", defaultValue: "3600", help: "seconds a token stays in the credential cache", section: "Devices and auth"),
+        .init(name: "CLIENT_ATTRIBUTES_MAX_KEYS", defaultValue: "1000", help: "client attributes one device may keep; an upload past it is refused whole (HTTP 413, CoAP 4.13, MQTT 5 PUBACK 0x97)", section: "Devices and auth"),
+        .init(name: "CLIENT_ATTRIBUTES_MAX_BYTES", defaultValue: "1048576", help: "bytes of client-attribute keys and values one device may keep; refused like CLIENT_ATTRIBUTES_MAX_KEYS", section: "Devices and auth"),
         .init(name: "AUTH_FAILURES_PER_ADDRESS", defaultValue: "20", help: "wrong device tokens (looked up) or admin keys one IP address may send within a minute; then its look-ups and admin requests are refused (429, 4.29, CONNACK 0x9F) for the rest of the minute", section: "Devices and auth"),
         .init(name: "RATE_LIMIT_ENABLED", defaultValue: "false", help: "limit each device's request rate", section: "Devices and auth"),
         .init(name: "RATE_LIMIT_REQUESTS_PER_SECOND", defaultValue: "100", help: "sustained requests per second per device", section: "Devices and auth"),

@@ -40,7 +40,7 @@ struct GatewayApp {
 
         let registry: DeviceRegistry
         do {
-            registry = try DeviceRegistry(directory: configuration.dataDirectory)
+            registry = try DeviceRegistry(directory: configuration.dataDirectory, clientAttributeQuota: configuration.clientAttributeQuota)
         } catch {
             logger.critical("cannot open the device registry", metadata: ["error": "\(error)"])
             throw error
@@ -81,7 +81,8 @@ struct GatewayApp {
             }
             lwm2m = LwM2MServer(
                 configuration: configuration.lwm2m, registry: registry, models: configuration.lwm2mModels, profiles: profiles,
-                ingest: ingest, deviceSessions: deviceSessions, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"))
+                ingest: ingest, deviceSessions: deviceSessions, metrics: metrics, logger: Logger(label: "tb-gateway.lwm2m"),
+                failures: authenticator.failures)
         }
 
         // Shutdown runs in reverse order: transports stop taking requests

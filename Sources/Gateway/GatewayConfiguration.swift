@@ -1,3 +1,4 @@
+import Auth
 import CoAPEndpoint
 import CoAPTransport
 import Foundation
@@ -22,6 +23,8 @@ struct GatewayConfiguration: Sendable {
     /// AUTH_FAILURES_PER_ADDRESS: wrong tokens (or admin keys) one address
     /// may send within a minute before it is refused for the rest of it.
     var authFailuresPerAddress: Int
+    /// CLIENT_ATTRIBUTES_MAX_KEYS and _MAX_BYTES.
+    var clientAttributeQuota: AttributeQuota
     var rateLimit: (requestsPerSecond: Double, burst: Double)?
     var processor: ProcessorConfiguration
     var kafkaEnabled: Bool
@@ -58,6 +61,9 @@ struct GatewayConfiguration: Sendable {
         dataDirectory = source.string("DATA_DIR")
         authCacheTTL = try source.duration("AUTH_CACHE_TTL", minimum: .zero)
         authFailuresPerAddress = try source.integer("AUTH_FAILURES_PER_ADDRESS", in: 1...1_000_000)
+        clientAttributeQuota = AttributeQuota(
+            maxKeys: try source.integer("CLIENT_ATTRIBUTES_MAX_KEYS", in: 1...10_000_000),
+            maxBytes: try source.integer("CLIENT_ATTRIBUTES_MAX_BYTES", in: 1...(1 << 40)))
 
         let rps = try source.integer("RATE_LIMIT_REQUESTS_PER_SECOND", in: 1...1_000_000)
         let burst = source.optionalString("RATE_LIMIT_BURST") == nil ? rps : try source.integer("RATE_LIMIT_BURST", in: 1...1_000_000)
@@ -277,7 +283,8 @@ struct GatewayConfiguration: Sendable {
             caFile: source.optionalString("MQTT_BRIDGE_CA_FILE"), certificateFile: source.optionalString("MQTT_BRIDGE_CERT_FILE"),
             keyFile: source.optionalString("MQTT_BRIDGE_KEY_FILE"), cleanSession: try source.bool("MQTT_BRIDGE_CLEAN_SESSION"),
             routes: routes, maxInHand: try source.integer("MQTT_BRIDGE_MAX_IN_HAND", in: 1...1_000_000),
-            createDevices: try source.bool("MQTT_BRIDGE_CREATE_DEVICES"), deviceType: deviceType)
+            createDevices: try source.bool("MQTT_BRIDGE_CREATE_DEVICES"), deviceType: deviceType,
+            maxCreatedDevices: try source.integer("MQTT_BRIDGE_MAX_CREATED_DEVICES", in: 0...10_000_000))
     }
 
     /// Kafka topic names: 1-249 of `a-z A-Z 0-9 . _ -` (Kafka's own rule).

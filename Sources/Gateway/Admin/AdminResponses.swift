@@ -24,6 +24,7 @@ enum AdminResponses {
         case .notFound: self.error(.notFound, error.description)
         case .invalid(let field, _): self.error(.badRequest, error.description, field: field)
         case .database: self.error(.serviceUnavailable, error.description)
+        case .quotaExceeded: self.error(.contentTooLarge, error.description)
         }
     }
 

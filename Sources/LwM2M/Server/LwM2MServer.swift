@@ -23,6 +23,14 @@ package final class LwM2MServer: Service, Sendable {
     private let downlinkRegistrations = Mutex<[String: UInt64]>([:])
     let metrics: GatewayMetrics
     let logger: Logger
+    /// Wrong endpoint names per address, shared with the token look-ups of
+    /// the other transports (AUTH_FAILURES_PER_ADDRESS).
+    let failures: AuthFailureThrottle
+    /// Register look-ups under way: a flood of Registers from one address
+    /// (or many) cannot start unbounded registry calls or take the slots of
+    /// the devices registering meanwhile.
+    let pendingRegisters = ConnectionAdmission(total: 256, perAddress: 8)
+    let warnings = WarningThrottle()
     package let registrations = LwM2MRegistrations()
     private let endpoint = Mutex<CoAPEndpoint?>(nil)
     /// Observations this server holds, by device id: path → token, so a new
@@ -41,8 +49,10 @@ package final class LwM2MServer: Service, Sendable {
         deviceSessions: (any DeviceSessionRegistry)? = nil,
         metrics: GatewayMetrics,
         logger: Logger,
+        failures: AuthFailureThrottle = AuthFailureThrottle(),
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) {
+        self.failures = failures
         self.configuration = configuration
         self.registry = registry
         self.models = models

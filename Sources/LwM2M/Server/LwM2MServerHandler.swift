@@ -33,6 +33,10 @@ final class LwM2MServerHandler: CoAPRequestHandler {
         server.metrics.error(.transport)
     }
 
+    func blockTransferRefused(from peer: SocketAddress, perAddress: Bool) {
+        server.metrics.connectionRefused(TransportKind.lwm2m.rawValue, perAddress ? .perAddress : .maxPending)
+    }
+
     /// `ep=…`, `lt=…`, `b=…`, `Q` from Uri-Query options.
     static func query(_ request: CoAPMessage) -> [String: String] {
         var values: [String: String] = [:]
@@ -79,7 +83,10 @@ final class LwM2MServerHandler: CoAPRequestHandler {
         let bound = NIOLoopBound(exchange, eventLoop: loop)
         let peer = exchange.peer
         let server = self.server
+        let address = peer.ipAddress ?? "unknown"
+        guard admitRegister(exchange, from: address) else { return }
         Task {
+            defer { server.pendingRegisters.release(address) }
             let device: Device?
             do {
                 device = try await server.registry.device(credential: .lwm2mEndpoint, value: endpoint)
@@ -90,9 +97,15 @@ final class LwM2MServerHandler: CoAPRequestHandler {
             }
             guard let device, device.enabled else {
                 server.metrics.authFailed(.lwm2m)
-                server.logger.warning(
-                    "LwM2M registration refused",
-                    metadata: ["endpoint": "\(endpoint)", "reason": "\(device == nil ? "unknown endpoint" : "device disabled")", "transport": "lwm2m"])
+                server.failures.failed(address)
+                if server.warnings.shouldWarn(address) {
+                    server.logger.warning(
+                        "LwM2M registration refused",
+                        metadata: [
+                            "endpoint": "\(endpoint)", "reason": "\(device == nil ? "unknown endpoint" : "device disabled")",
+                            "remote_address": "\(address)", "transport": "lwm2m",
+                        ])
+                }
                 loop.execute { bound.value.respond(CoAPResponse(code: .forbidden)) }
                 return
             }
@@ -108,6 +121,28 @@ final class LwM2MServerHandler: CoAPRequestHandler {
                 server.registered(registration)
             }
         }
+    }
+
+    /// An address past AUTH_FAILURES_PER_ADDRESS wrong endpoint names gets
+    /// 4.29 (RFC 8516) without a look-up; one with eight Registers being
+    /// looked up (or 256 in all) gets 5.03 with Max-Age until one is done.
+    private func admitRegister(_ exchange: CoAPServerExchange, from address: String) -> Bool {
+        if server.failures.isBlocked(address) {
+            server.metrics.connectionRefused(TransportKind.lwm2m.rawValue, .throttled)
+            exchange.respond(CoAPResponse(code: .tooManyRequests, options: [CoAPOption(.maxAge, uint: 60)]))
+            return false
+        }
+        if let refusal = server.pendingRegisters.admit(address) {
+            server.metrics.connectionRefused(TransportKind.lwm2m.rawValue, refusal == .full ? .maxPending : .perAddress)
+            if server.warnings.shouldWarn("pending:" + address) {
+                server.logger.warning(
+                    "LwM2M Register refused: too many registrations being looked up",
+                    metadata: ["remote_address": "\(address)", "reason": "\(refusal == .full ? "max_pending" : "per_address")"])
+            }
+            exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
+            return false
+        }
+        return true
     }
 
     // MARK: Update and De-register (Core §6.2.2, §6.2.3)

@@ -21,11 +21,14 @@ package enum DropReason: String, Sendable, CaseIterable, Error {
     /// packet past the client's Maximum Packet Size).
     case answerTooLarge = "answer_too_large"
     /// A per-connection or per-device cap was reached (MQTT subscriptions,
-    /// client attributes); the device was told.
+    /// client attributes; the devices the MQTT bridge may create); the
+    /// device was told where its protocol has a way to.
     case quotaExceeded = "quota_exceeded"
     /// An MQTT device that reads nothing while more than a megabyte of
     /// downlink waits for it: closed.
     case slowConsumer = "slow_consumer"
+    /// A bridged topic naming a device its route's allow-list does not take.
+    case notAllowed = "not_allowed"
 }
 
 /// The sink's verdict on one message.

@@ -60,14 +60,26 @@ extension CoAPDeviceHandler {
         let values = update.values
         let entry = update.entry
         Task {
-            let stored = (try? await registry.setAttributes(deviceId: device.id, scope: .client, values)) != nil
+            let failure: RegistryError?
+            do throws(RegistryError) {
+                try await registry.setAttributes(deviceId: device.id, scope: .client, values)
+                failure = nil
+            } catch {
+                failure = error
+            }
             loop.execute {
                 let (handler, exchange) = bound.value
-                guard stored else {
+                switch failure {
+                case nil:
+                    handler.submit(device, exchange, kind: .attributes, entries: [entry], receivedAt: receivedAt)
+                case .quotaExceeded(let reason)?:
+                    // RFC 7252 §5.9.2.9: 4.13, the request is larger than the server will take.
+                    handler.api.metrics.dropped(.quotaExceeded)
+                    exchange.respond(CoAPResponse(code: .requestEntityTooLarge, text: reason))
+                case _?:
                     handler.api.metrics.error(.registry)
-                    return exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
+                    exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 5)]))
                 }
-                handler.submit(device, exchange, kind: .attributes, entries: [entry], receivedAt: receivedAt)
             }
         }
     }

@@ -67,6 +67,10 @@ final class CoAPDeviceHandler: CoAPRequestHandler {
         api.logger.debug("malformed CoAP datagram", metadata: ["peer": "\(peer)", "error": "\(error)", "transport": "coap"])
     }
 
+    func blockTransferRefused(from peer: SocketAddress, perAddress: Bool) {
+        api.metrics.connectionRefused(TransportKind.coap.rawValue, perAddress ? .perAddress : .maxPending)
+    }
+
     // MARK: Authentication
 
     /// Resolves the token from the cache in place, or from the registry

@@ -31,8 +31,11 @@ package final class CoAPDeviceServer: Service {
             let probe = try await DatagramBootstrap(group: loops[0]).bind(host: configuration.host, port: configuration.port).get()
             try await probe.close()
         }
+        let blockSlots = CoAPBlockSlots(configuration)
         for loop in loops {
-            let endpoint = try await CoAPEndpoint.bind(configuration: configuration, group: loop, reusePort: loops.count > 1, logger: api.logger) {
+            let endpoint = try await CoAPEndpoint.bind(
+                configuration: configuration, group: loop, reusePort: loops.count > 1, blockSlots: blockSlots, logger: api.logger
+            ) {
                 CoAPDeviceHandler(api: api)
             }
             // The first socket settles the port (0 in the tests picks one).

@@ -29,13 +29,14 @@ extension CoAPEndpointHandler {
         let key = CoAPBlockTransfer.Key(peer: peer, code: message.code, uri: message.uriString)
         let limit = configuration.maxBodySize
         if block.number == 0 {
-            blockTransfers[key] = nil
+            endTransfer(key)
             if let announced = message.size1, Int(announced) > limit {
                 answerDirectly(message, from: peer, code: .requestEntityTooLarge, size1: limit)
                 return .answered
             }
             if !block.more { return .complete(message, echo: block) }
-            guard blockTransfers.count < configuration.maxBlockTransfers else {
+            if let refusal = blockSlots.take(peer.ipAddress ?? "") {
+                requestHandler?.blockTransferRefused(from: peer, perAddress: refusal == .perAddress)
                 answerDirectly(message, from: peer, code: .serviceUnavailable, maxAge: 5)
                 return .answered
             }
@@ -46,7 +47,7 @@ extension CoAPEndpointHandler {
             return .answered
         }
         guard transfer.body.readableBytes + message.payload.readableBytes <= limit else {
-            blockTransfers[key] = nil
+            endTransfer(key)
             answerDirectly(message, from: peer, code: .requestEntityTooLarge, size1: limit)
             return .answered
         }
@@ -60,12 +61,25 @@ extension CoAPEndpointHandler {
             answerDirectly(message, from: peer, response: answer)
             return .answered
         }
-        blockTransfers[key] = nil
+        endTransfer(key)
         var whole = message
         whole.setOption(.block1, nil)
         whole.setOption(.size1, nil)
         whole.payload = transfer.body
         return .complete(whole, echo: block)
+    }
+
+    /// Forgets a transfer and gives its slot back.
+    func endTransfer(_ key: CoAPBlockTransfer.Key) {
+        guard blockTransfers.removeValue(forKey: key) != nil else { return }
+        blockSlots.give(key.peer.ipAddress ?? "")
+    }
+
+    /// Transfers paused past `blockTransferLifetime` (or all, at close).
+    func expireTransfers(before deadline: NIODeadline?) {
+        for (key, transfer) in blockTransfers where deadline.map({ transfer.updated <= $0 }) ?? true {
+            endTransfer(key)
+        }
     }
 
     /// Cuts a response into the requested Block2 block (RFC 7959 §2.4); a

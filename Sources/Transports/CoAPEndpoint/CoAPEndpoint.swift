@@ -27,15 +27,17 @@ package final class CoAPEndpoint: Sendable {
     /// requests are then answered 5.03). With `reusePort`, several endpoints
     /// share one port (SO_REUSEPORT): the kernel gives each peer, by its
     /// address and port, always the same socket, so a peer's exchanges stay
-    /// on one endpoint.
+    /// on one endpoint; they then share one `blockSlots`.
     package static func bind(
         configuration: CoAPEndpointConfiguration,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         reusePort: Bool = false,
+        blockSlots: CoAPBlockSlots? = nil,
         logger: Logger,
         makeRequestHandler: @escaping @Sendable () -> (any CoAPRequestHandler)?
     ) async throws -> CoAPEndpoint {
         let perRead = max(1, configuration.datagramsPerRead)
+        let blockSlots = blockSlots ?? CoAPBlockSlots(configuration)
         let channel = try await DatagramBootstrap(group: group)
             // No SO_REUSEADDR: on UDP it lets a second process bind the same
             // port and take part of the datagrams without an error.
@@ -45,7 +47,7 @@ package final class CoAPEndpoint: Sendable {
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: perRead * configuration.maxDatagramSize))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = CoAPEndpointHandler(configuration: configuration, logger: logger)
+                    let handler = CoAPEndpointHandler(configuration: configuration, blockSlots: blockSlots, logger: logger)
                     handler.requestHandler = makeRequestHandler()
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

@@ -45,6 +45,9 @@ package struct CoAPEndpointConfiguration: Sendable {
     package var preferredBlockSize: Int
     /// Block1 transfers in progress at once, and how long one may pause.
     package var maxBlockTransfers: Int
+    /// Of those, how many one IP address may hold: a peer that opens
+    /// transfers and never finishes them cannot take every slot.
+    package var maxBlockTransfersPerAddress: Int
     package var blockTransferLifetime: Duration
 
     /// A notification is sent confirmable at least every this many (RFC 7641
@@ -71,6 +74,7 @@ package struct CoAPEndpointConfiguration: Sendable {
         maxBodySize: Int = 65536,
         preferredBlockSize: Int = 1024,
         maxBlockTransfers: Int = 1024,
+        maxBlockTransfersPerAddress: Int = 16,
         blockTransferLifetime: Duration = .seconds(60),
         confirmableNotificationInterval: Int = 10,
         clientResponseTimeout: Duration = .seconds(30)
@@ -92,6 +96,7 @@ package struct CoAPEndpointConfiguration: Sendable {
         self.maxBodySize = maxBodySize
         self.preferredBlockSize = preferredBlockSize
         self.maxBlockTransfers = maxBlockTransfers
+        self.maxBlockTransfersPerAddress = maxBlockTransfersPerAddress
         self.blockTransferLifetime = blockTransferLifetime
         self.confirmableNotificationInterval = confirmableNotificationInterval
         self.clientResponseTimeout = clientResponseTimeout

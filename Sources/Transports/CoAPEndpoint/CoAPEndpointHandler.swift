@@ -39,6 +39,8 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
     /// Every open exchange in arrival order, for `responseTimeout`.
     var openInOrder = CircularBuffer<CoAPServerExchange>(initialCapacity: 256)
     var blockTransfers: [CoAPBlockTransfer.Key: CoAPBlockTransfer] = [:]
+    /// Shared by the endpoints of one server (CoAPBlockSlots).
+    let blockSlots: CoAPBlockSlots
     var observations: [CoAPTokenKey: CoAPObservation] = [:]
     /// NON notifications recently sent, so an RST to one ends its observation (RFC 7641 §3.6).
     var nonNotifications: [CoAPMessageKey: (token: CoAPToken, sent: NIODeadline)] = [:]
@@ -57,8 +59,9 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
     private var tick: RepeatedTask?
     private var ticks = 0
 
-    init(configuration: CoAPEndpointConfiguration, logger: Logger) {
+    init(configuration: CoAPEndpointConfiguration, blockSlots: CoAPBlockSlots, logger: Logger) {
         self.configuration = configuration
+        self.blockSlots = blockSlots
         self.logger = logger
         self.deduplication = CoAPDeduplication(capacity: configuration.maxDeduplicationEntries)
     }
@@ -214,13 +217,14 @@ final class CoAPEndpointHandler: ChannelInboundHandler {
         ticks += 1
         if ticks % 20 == 0 {  // about once a second
             let lifetime = configuration.blockTransferLifetime.timeAmount
-            blockTransfers = blockTransfers.filter { $0.value.updated + lifetime > now }
+            expireTransfers(before: now - lifetime)
             let nonLifetime = configuration.nonLifetime.timeAmount
             nonNotifications = nonNotifications.filter { $0.value.sent + nonLifetime > now }
         }
     }
 
     private func closeAll() {
+        expireTransfers(before: nil)
         for exchange in Array(clientExchanges.values) { finishClientExchange(exchange, .failure(.closed)) }
         for entry in Array(outgoing.values) { entry.retransmission?.cancel() }
         outgoing.removeAll()

@@ -31,10 +31,15 @@ package protocol CoAPRequestHandler: AnyObject {
     func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError)
     /// The exchange is still unanswered after `responseTimeout`.
     func exchangeTimedOut(_ exchange: CoAPServerExchange)
+    /// A Block1 transfer was refused 5.03 at its first block: `perAddress`
+    /// when the peer's address held `maxBlockTransfersPerAddress`, else all
+    /// `maxBlockTransfers` slots were taken.
+    func blockTransferRefused(from peer: SocketAddress, perAddress: Bool)
 }
 
 extension CoAPRequestHandler {
     package func rejectedDatagram(from peer: SocketAddress, error: CoAPCodecError) {}
+    package func blockTransferRefused(from peer: SocketAddress, perAddress: Bool) {}
     package func exchangeTimedOut(_ exchange: CoAPServerExchange) {
         exchange.respond(CoAPResponse(code: .serviceUnavailable, options: [CoAPOption(.maxAge, uint: 1)]))
     }

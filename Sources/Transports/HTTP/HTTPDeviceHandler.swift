@@ -296,20 +296,25 @@ final class HTTPDeviceHandler: ChannelInboundHandler {
         let values = update.values
         let entry = update.entry
         Task {
-            let stored: Bool
-            do {
+            let failure: RegistryError?
+            do throws(RegistryError) {
                 try await registry.setAttributes(deviceId: device.id, scope: .client, values)
-                stored = true
+                failure = nil
             } catch {
-                stored = false
+                failure = error
             }
             bound.eventLoop.execute {
                 let handler = bound.value
-                guard stored else {
+                switch failure {
+                case nil:
+                    handler.submit(device, kind: .attributes, entries: [entry], receivedAt: receivedAt)
+                case .quotaExceeded(let reason)?:
+                    handler.api.metrics.dropped(.quotaExceeded)
+                    handler.respond(.error(.payloadTooLarge, reason))
+                case _?:
                     handler.api.metrics.error(.registry)
-                    return handler.respond(.registryUnavailable)
+                    handler.respond(.registryUnavailable)
                 }
-                handler.submit(device, kind: .attributes, entries: [entry], receivedAt: receivedAt)
             }
         }
     }

@@ -115,19 +115,49 @@ extension MQTTConnectionHandler {
         } catch {
             return refusePublish(publish, .payloadFormatInvalid, drop: .invalidPayload, log: "invalid MQTT payload: \(error)")
         }
-        let stored = attributes
-        submit(publish, packet: packet, kind: kind, entries: entries, receivedAt: receivedAt, device: device) { [registry = shared.registry, logger] in
-            guard !stored.isEmpty, let eventLoop = context?.eventLoop else { return }
-            let attributes = stored
-            registryCallsInFlight += 1
-            let handler = NIOLoopBound(self, eventLoop: eventLoop)
-            Task {
-                do {
-                    try await registry.setAttributes(deviceId: device.id, scope: .client, attributes)
-                } catch {
-                    logger.error("storing client attributes failed", metadata: ["device_id": "\(device.id)", "error": "\(error)"])
+        guard !attributes.isEmpty else {
+            return submit(publish, packet: packet, kind: kind, entries: entries, receivedAt: receivedAt, device: device)
+        }
+        storeThenSubmit(publish, packet: packet, attributes: attributes, entries: entries, receivedAt: receivedAt, device: device)
+    }
+
+    /// Client attributes are stored first, so that a device past its quota
+    /// is told (MQTT 5.0 PUBACK 0x97). Nothing more is read meanwhile: the
+    /// packets after this one are handled, and acknowledged, in order.
+    private func storeThenSubmit(
+        _ publish: MQTTPublish,
+        packet: MQTTPacket,
+        attributes: [(key: String, json: String)],
+        entries: [TelemetryEntry],
+        receivedAt: Int64,
+        device: DeviceIdentity
+    ) {
+        guard let eventLoop = context?.eventLoop else { return }
+        storingAttributes = true
+        updateReading()
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        let registry = shared.registry
+        Task {
+            let failure: RegistryError?
+            do throws(RegistryError) {
+                try await registry.setAttributes(deviceId: device.id, scope: .client, attributes)
+                failure = nil
+            } catch {
+                failure = error
+            }
+            handler.eventLoop.execute {
+                let handler = handler.value
+                handler.storingAttributes = false
+                switch failure {
+                case nil:
+                    handler.submit(publish, packet: packet, kind: .attributes, entries: entries, receivedAt: receivedAt, device: device)
+                case .quotaExceeded(let reason)?:
+                    handler.refusePublish(publish, .quotaExceeded, drop: .quotaExceeded, log: "MQTT device over its client-attribute quota: \(reason)")
+                case let error?:
+                    handler.metrics.error(.registry)
+                    handler.refusePublish(publish, .unspecifiedError, drop: nil, log: "storing client attributes failed: \(error)")
                 }
-                handler.eventLoop.execute { handler.value.registryCallAnswered() }
+                handler.drainBacklog()
             }
         }
     }

@@ -82,9 +82,11 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// not, packets read are held and reading stops: a device that does not
     /// read its answers stops being read from (TCP then pushes back on it).
     var writable = true
-    /// Attribute requests and client-attribute stores whose registry call
-    /// has not come back.
+    /// Attribute requests whose registry call has not come back.
     var registryCallsInFlight = 0
+    /// A PUBLISH's client attributes are being stored; what is read after
+    /// it waits, so that acknowledgements keep their order (MQTT-4.6.0-2).
+    var storingAttributes = false
     /// At most this many registry calls of one connection run at once;
     /// packets after them wait in the backlog (no task per message without
     /// bound).
@@ -278,7 +280,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             return context.fireUserInboundEventTriggered(event)
         }
         inputClosed = true
-        if backlog.isEmpty, state != .authenticating { close() }
+        if backlog.isEmpty, state != .authenticating, !storingAttributes { close() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -363,7 +365,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
     /// refused one (queue full), the socket does not take writes, or the
     /// connection's registry calls are all out.
     var mustHold: Bool {
-        blocked || !writable || registryCallsInFlight >= Self.maximumRegistryCallsInFlight
+        blocked || storingAttributes || !writable || registryCallsInFlight >= Self.maximumRegistryCallsInFlight
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -377,7 +379,7 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
         while state == .connected, !mustHold, let packet = backlog.popFirst() {
             handle(packet)
         }
-        if inputClosed, backlog.isEmpty { return close() }
+        if inputClosed, backlog.isEmpty, !storingAttributes { return close() }
         updateReading()
     }
 

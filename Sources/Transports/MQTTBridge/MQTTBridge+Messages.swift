@@ -17,16 +17,20 @@ extension MQTTBridge {
     /// forwarded (no route, unknown device, invalid payload) is counted and
     /// let go: there is no one to answer on the broker.
     func process(_ message: BridgedMessage) async {
-        guard let (kind, name, id) = configuration.routes.route(message.topic) else {
+        guard let (kind, name, id, route) = configuration.routes.route(message.topic) else {
             metrics.dropped(.unrouted)
             logger.debug("MQTT bridge message on an unrouted topic", metadata: ["topic": "\(message.topic)"])
             return taken()
         }
+        // Checked before the registry is asked (or a device created): a
+        // name the route does not take costs nothing.
+        guard route.allows(name: name) else { return notAllowed(name, message) }
         guard let device = await resolve(name) else {
             metrics.authFailed(.mqttBridge)
             logger.debug("MQTT bridge message for an unknown or disabled device", metadata: ["device": "\(name)", "topic": "\(message.topic)"])
             return taken()
         }
+        guard route.allows(type: device.type) else { return notAllowed(name, message) }
         metrics.messageReceived(.mqttBridge)
         let receivedAt = EpochClock.nowMilliseconds()
         let payload = ByteBuffer(bytes: message.payload)
@@ -37,7 +41,13 @@ extension MQTTBridge {
             case .attributes:
                 let update = try ThingsBoardPayload.parseAttributes(payload, receivedAt: receivedAt)
                 // Client attributes are stored like the other transports store them; a retry stores them again.
-                guard (try? await registry.setAttributes(deviceId: device.id, scope: .client, update.values)) != nil else {
+                do {
+                    try await registry.setAttributes(deviceId: device.id, scope: .client, update.values)
+                } catch .quotaExceeded(let reason) {
+                    metrics.dropped(.quotaExceeded)
+                    logger.warning("MQTT bridge device over its client-attribute quota", metadata: ["device": "\(name)", "reason": "\(reason)"])
+                    return taken()
+                } catch {
                     metrics.error(.registry)
                     return retryLater(message, .sinkError)
                 }
@@ -65,6 +75,15 @@ extension MQTTBridge {
         }
     }
 
+    /// A topic naming a device its route does not take: counted, let go.
+    private func notAllowed(_ name: String, _ message: BridgedMessage) {
+        metrics.dropped(.notAllowed)
+        if warnings.shouldWarn(name) {
+            logger.warning("MQTT bridge message for a device its route does not allow", metadata: ["device": "\(name)", "topic": "\(message.topic)"])
+        }
+        taken()
+    }
+
     /// The registry's device of that name, if it is there and enabled (or
     /// was just provisioned with MQTT_BRIDGE_CREATE_DEVICES). Its first
     /// sight registers its downlink session.
@@ -83,15 +102,39 @@ extension MQTTBridge {
         if let cached { return cached }
         var device = try? await registry.device(named: name)
         if device == nil, configuration.createDevices {
-            device = try? await registry.createDevice(name: name, type: configuration.deviceType).device
-            if device != nil { logger.info("MQTT bridge provisioned a device on first sight", metadata: ["device": "\(name)"]) }
-            // Another instance may have created it at the same moment.
-            if device == nil { device = try? await registry.device(named: name) }
+            device = await create(name)
         }
         let identity = device.flatMap { $0.enabled ? $0.identity : nil }
-        names.withLock { $0.devices[name] = .some(identity) }
+        names.withLock { names in
+            // Names come from whoever publishes; unknown ones are cached
+            // too, so the cache starts over rather than grow without bound.
+            if names.devices.count >= Self.maximumCachedNames { names.devices = [:] }
+            names.devices[name] = .some(identity)
+        }
         if let identity { registerSession(identity) }
         return identity
+    }
+
+    /// MQTT_BRIDGE_CREATE_DEVICES: provisions the name, unless the registry
+    /// already holds MQTT_BRIDGE_MAX_CREATED_DEVICES devices of the bridge's
+    /// type (counted in the registry, so the cap holds across restarts).
+    private func create(_ name: String) async -> Device? {
+        guard let count = try? await registry.deviceCount(type: configuration.deviceType) else { return nil }
+        guard count < configuration.maxCreatedDevices else {
+            metrics.dropped(.quotaExceeded)
+            if warnings.shouldWarn("created-devices") {
+                logger.warning(
+                    "MQTT bridge refused to provision a device: MQTT_BRIDGE_MAX_CREATED_DEVICES reached",
+                    metadata: ["device": "\(name)", "type": "\(configuration.deviceType)", "limit": "\(configuration.maxCreatedDevices)"])
+            }
+            return nil
+        }
+        if let device = try? await registry.createDevice(name: name, type: configuration.deviceType).device {
+            logger.info("MQTT bridge provisioned a device on first sight", metadata: ["device": "\(name)"])
+            return device
+        }
+        // Another instance may have created it at the same moment.
+        return try? await registry.device(named: name)
     }
 
     private func registerSession(_ device: DeviceIdentity) {

@@ -55,8 +55,12 @@ package final class MQTTBridge: Service, Sendable {
     /// Device names already resolved (nil: unknown or disabled), cleared when the registry changes.
     /// The registry's revision is read at most once a second, not once per message.
     let names = Mutex<(revision: Int64?, checked: ContinuousClock.Instant, devices: [String: DeviceIdentity?])>((nil, .now - .seconds(10), [:]))
+    /// At most this many names are cached before the cache starts over.
+    static let maximumCachedNames = 100_000
     /// Downlink sessions of the bridged devices, by device id.
     let sessions = Mutex<[String: UInt64]>([:])
+    /// One warning per device name (or cause) a minute.
+    let warnings = WarningThrottle()
 
     package init(
         configuration: MQTTBridgeConfiguration, registry: DeviceRegistry, ingest: any MessageIngest,

@@ -26,12 +26,15 @@ package struct MQTTBridgeConfiguration: Sendable {
     /// first sight (type MQTT_BRIDGE_DEVICE_TYPE) instead of refused.
     package var createDevices: Bool
     package var deviceType: String
+    /// MQTT_BRIDGE_MAX_CREATED_DEVICES: no device is provisioned once the
+    /// registry holds this many of type `deviceType`.
+    package var maxCreatedDevices: Int
 
     package init(
         host: String, port: Int = 1883, tls: Bool = false, clientId: String = "tb-gateway-bridge",
         username: String? = nil, password: String? = nil, caFile: String? = nil, certificateFile: String? = nil,
         keyFile: String? = nil, cleanSession: Bool = false, keepAlive: Int = 30, routes: MQTTBridgeRoutes = .default,
-        maxInHand: Int = 256, createDevices: Bool = false, deviceType: String = "default"
+        maxInHand: Int = 256, createDevices: Bool = false, deviceType: String = "default", maxCreatedDevices: Int = 1000
     ) {
         self.host = host
         self.port = port
@@ -48,6 +51,7 @@ package struct MQTTBridgeConfiguration: Sendable {
         self.maxInHand = maxInHand
         self.createDevices = createDevices
         self.deviceType = deviceType
+        self.maxCreatedDevices = maxCreatedDevices
     }
 
     /// `mqtt://host[:1883]` or `mqtts://host[:8883]`; nil if not one.

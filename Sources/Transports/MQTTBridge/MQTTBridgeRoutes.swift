@@ -89,6 +89,33 @@ package struct MQTTBridgeRoutes: Sendable, Equatable {
         package var template: MQTTBridgeTopicTemplate
         /// telemetry, attributes or rpc_response.
         package var kind: MessageKind
+        /// `"devices"`: the names this route takes (`pump-*` is a prefix);
+        /// nil takes any. Anyone who can publish to the broker chooses the
+        /// name in the topic, so this is what stops a topic from speaking
+        /// for a device the route was not meant for (docs/mqtt-bridge.md).
+        package var devices: [String]?
+        /// `"deviceTypes"`: the registry types this route takes; nil takes any.
+        package var deviceTypes: Set<String>?
+
+        package init(template: MQTTBridgeTopicTemplate, kind: MessageKind, devices: [String]? = nil, deviceTypes: Set<String>? = nil) {
+            self.template = template
+            self.kind = kind
+            self.devices = devices
+            self.deviceTypes = deviceTypes
+        }
+
+        /// Whether the route's `"devices"` list has this name.
+        package func allows(name: String) -> Bool {
+            guard let devices else { return true }
+            return devices.contains { pattern in
+                pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
+            }
+        }
+
+        /// Whether the route's `"deviceTypes"` has this type.
+        package func allows(type: String) -> Bool {
+            deviceTypes?.contains(type) ?? true
+        }
     }
 
     package var uplink: [Uplink]
@@ -113,9 +140,9 @@ package struct MQTTBridgeRoutes: Sendable, Equatable {
         subscriptions: ["sensors/+/telemetry", "sensors/+/attributes", "sensors/+/rpc/response/+"])
 
     /// The first route a topic fits.
-    package func route(_ topic: String) -> (kind: MessageKind, device: String, id: String?)? {
+    package func route(_ topic: String) -> (kind: MessageKind, device: String, id: String?, uplink: Uplink)? {
         for route in uplink {
-            if let (device, id) = route.template.match(topic) { return (route.kind, device, id) }
+            if let (device, id) = route.template.match(topic) { return (route.kind, device, id, route) }
         }
         return nil
     }
@@ -124,6 +151,8 @@ package struct MQTTBridgeRoutes: Sendable, Equatable {
         struct Route: Decodable {
             var topic: String
             var kind: String
+            var devices: [String]?
+            var deviceTypes: [String]?
         }
         struct Downlink: Decodable {
             var attributes: String?
@@ -163,7 +192,13 @@ package struct MQTTBridgeRoutes: Sendable, Equatable {
                 kind = .rpcResponse
             default: throw LoadError(description: "\(path): kind \(route.kind) is not telemetry, attributes or rpc_response")
             }
-            uplink.append(Uplink(template: template, kind: kind))
+            if let devices = route.devices, devices.isEmpty || devices.contains(where: { $0.isEmpty || $0.dropLast().contains("*") }) {
+                throw LoadError(description: "\(path): \(route.topic): devices must be non-empty names, a trailing * for a prefix")
+            }
+            if let types = route.deviceTypes, types.isEmpty || types.contains("") {
+                throw LoadError(description: "\(path): \(route.topic): deviceTypes must be non-empty type names")
+            }
+            uplink.append(Uplink(template: template, kind: kind, devices: route.devices, deviceTypes: route.deviceTypes.map(Set.init)))
         }
         guard !uplink.isEmpty else { throw LoadError(description: "\(path): no uplink route") }
         func downlink(_ text: String?, needsId: Bool) throws(LoadError) -> MQTTBridgeTopicTemplate? {
