@@ -47,6 +47,13 @@ struct MQTTBridgeRoutesTests {
         #expect(routes.subscriptions == ["plant/+/data"])
         #expect(routes.attributes == nil && routes.rpcRequest?.description == "plant/{device}/cmd/{id}")
         #expect(try MQTTBridgeRoutes.load(path: path + ".absent") == .default)
+        try #"{"uplink":[{"topic":"p/{device}","kind":"telemetry","devices":["pump-*","meter-7"],"deviceTypes":["boiler"]}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let listed = try #require(try MQTTBridgeRoutes.load(path: path).uplink.first)
+        #expect(listed.allows(name: "pump-12") && listed.allows(name: "meter-7") && listed.allows(name: "pump-"))
+        #expect(!listed.allows(name: "meter-70") && !listed.allows(name: "pum") && !listed.allows(name: "valve"))
+        #expect(listed.allows(type: "boiler") && !listed.allows(type: "sensor"))
+        #expect(MQTTBridgeRoutes.default.uplink.allSatisfy { $0.allows(name: "anything") && $0.allows(type: "any") })
         for (text, reason) in [
             (#"{"uplink":[{"topic":"plant/data","kind":"telemetry"}]}"#, "with {device}"),
             (#"{"uplink":[{"topic":"p/{device}","kind":"events"}]}"#, "kind events"),
@@ -55,6 +62,9 @@ struct MQTTBridgeRoutesTests {
             (#"{"uplink":[{"topic":"p/{device}","kind":"telemetry"}],"downlink":{"rpc":"p/{device}/cmd"}}"#, "needs {device} and {id}"),
             (#"{"uplink":[{"topic":"p/{device}","kind":"telemetry"}],"subscriptions":["p/#/x"]}"#, "not a topic filter"),
             ("not json", "not a routes object"),
+            (#"{"uplink":[{"topic":"p/{device}","kind":"telemetry","devices":[]}]}"#, "devices must be"),
+            (#"{"uplink":[{"topic":"p/{device}","kind":"telemetry","devices":["a*b"]}]}"#, "devices must be"),
+            (#"{"uplink":[{"topic":"p/{device}","kind":"telemetry","deviceTypes":[""]}]}"#, "deviceTypes must be"),
         ] {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             #expect {

@@ -119,6 +119,57 @@ struct MQTTBridgeTests {
         await broker.stop()
     }
 
+    /// Anyone who can publish to the broker picks the device name in the
+    /// topic. Before, every routed name was taken, and with
+    /// MQTT_BRIDGE_CREATE_DEVICES every new name became a device.
+    @Test("per-route allow-lists: a name or a device type the route does not take is counted not_allowed, never looked up or created; MQTT_BRIDGE_MAX_CREATED_DEVICES stops provisioning")
+    func allowListsAndCreationCap() async throws {
+        let broker = try MosquittoBroker()
+        try await broker.start()
+        let routes = """
+            {"uplink":[{"topic":"sensors/{device}/telemetry","kind":"telemetry","devices":["pump-*","meter-7"]},
+                       {"topic":"sensors/{device}/attributes","kind":"attributes","deviceTypes":["boiler"]}]}
+            """
+        let fixture = try await GatewayFixture.start([
+            "ADMIN_API_KEY": Self.key, "MQTT_BRIDGE_ENABLED": "true", "MQTT_BRIDGE_URL": "mqtt://127.0.0.1:\(broker.port)",
+            "MQTT_BRIDGE_CLIENT_ID": "bridge-\(UUID().uuidString.prefix(8))", "MQTT_BRIDGE_CREATE_DEVICES": "true",
+            "MQTT_BRIDGE_MAX_CREATED_DEVICES": "2", "MQTT_BRIDGE_DEVICE_TYPE": "bridged",
+        ], files: ["mqtt-bridge-routes.json": routes])
+        _ = try await fixture.gateway.waitForLog(message: "MQTT bridge connected", timeout: .seconds(20))
+        _ = try await fixture.addDevice("pump-1", type: "sensor")
+        _ = try await fixture.addDevice("valve-1", type: "boiler")
+        for (topic, payload) in [
+            ("sensors/pump-1/telemetry", #"{"n":1}"#), ("sensors/valve-1/telemetry", #"{"n":2}"#),
+            ("sensors/valve-1/attributes", #"{"fw":"v"}"#), ("sensors/pump-1/attributes", #"{"fw":"p"}"#),
+            ("sensors/pump-new1/telemetry", #"{"n":3}"#), ("sensors/pump-new2/telemetry", #"{"n":4}"#),
+            ("sensors/pump-new3/telemetry", #"{"n":5}"#), ("sensors/intruder/telemetry", #"{"n":6}"#),
+        ] {
+            try await publish(broker, topic, payload)
+        }
+        #expect(try await eventually(timeout: .seconds(15)) {
+            let metrics = parseMetrics(try await curl("GET", fixture.gateway.metricsURL + "/metrics").body)
+            return metrics[#"tb_gateway_messages_dropped_total{reason="not_allowed"}"#] == 3
+                && metrics[#"tb_gateway_messages_dropped_total{reason="quota_exceeded"}"#] == 1
+                && metrics[#"tb_gateway_messages_received_total{transport="mqtt_bridge"}"#] == 4
+        })
+        let listed = try await fixture.gateway.cli(["device", "list", "--json"])
+        let devices = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+        let names = Set(devices.compactMap { $0["name"] as? String })
+        #expect(names == ["pump-1", "valve-1", "pump-new1", "pump-new2"], "\(names)")
+        #expect(devices.filter { $0["type"] as? String == "bridged" }.count == 2)
+        var numbers: Set<Int> = []
+        #expect(try await eventually(timeout: .seconds(10)) {
+            numbers = Set(try await readTopic("tb.telemetry", bootstrap: fixture.kafka.bootstrapServers)
+                .compactMap { (($0.json["values"] as? [String: Any])?["n"] as? NSNumber)?.intValue })
+            return numbers.count >= 3
+        })
+        #expect(numbers == [1, 3, 4], "\(numbers)")
+        let attributes = try await readTopic("tb.attributes", bootstrap: fixture.kafka.bootstrapServers)
+        #expect(attributes.map { $0.json["deviceName"] as? String } == ["valve-1"], "\(attributes.map(\.payload))")
+        try await fixture.stop()
+        await broker.stop()
+    }
+
     @Test("with the Kafka broker down the bridge pauses, and every message published meanwhile arrives once after it is back")
     func kafkaOutage() async throws {
         let broker = try MosquittoBroker()
