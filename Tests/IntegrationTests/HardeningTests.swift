@@ -142,4 +142,34 @@ struct HardeningTests {
         #expect(allowed.status == 0 && allowed.stdout == "load-1,load-1\n", "\(allowed.stderr)")
         try await fixture.stop()
     }
+
+    /// A device chooses its topic; logged raw, a newline in it would start
+    /// a line of the device's making in a text log.
+    @Test("text logs: a device-chosen topic with a newline cannot forge a line; a 5,000-byte topic is cut at 1 KiB")
+    func logEscaping() async throws {
+        let (http, metrics, mqtt) = (try freePort(), try freePort(), try freePort())
+        let fixture = try await GatewayFixture.start([
+            "LOG_FORMAT": "text", "MQTT_ENABLED": "true", "HTTP_BIND_PORT": "\(http)", "METRICS_PORT": "\(metrics)",
+            "MQTT_BIND_PORT": "\(mqtt)",
+        ])
+        let device = try await fixture.addDevice("chatty")
+        let forged = "2026-01-01 00:00:00 - CRITICAL - forged by a device"
+        for topic in ["v1/devices/me/x\n" + forged + "\r\u{1b}[31m", "v1/devices/me/" + String(repeating: "y", count: 5000)] {
+            // mosquitto_pub refuses control characters in a topic; a raw socket does not.
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await runCommand("python3", [
+                    HardeningQuotaTests.script, "publish-answer", "127.0.0.1", "\(mqtt)", device.token, "4", topic, "{}",
+                ]).stdout.contains("closed")
+            })
+        }
+        #expect(try await eventually(timeout: .seconds(10)) {
+            fixture.gateway.rawLogs.filter { $0.contains("MQTT publish to a topic outside the device API") }.count >= 2
+        })
+        let lines = fixture.gateway.rawLogs
+        #expect(!lines.contains { $0.hasPrefix(forged) || $0.contains("\u{1b}") }, "a raw device byte reached the log")
+        #expect(lines.contains { $0.contains(#"topic=v1/devices/me/x\n\#(forged)\r\x1b[31m"#) }, "\(lines.suffix(5))")
+        let long = try #require(lines.first { $0.contains("topic=v1/devices/me/yyy") })
+        #expect(long.contains("…(5014 bytes)") && long.utf8.count < 1500, "\(long.utf8.count) bytes")
+        try await fixture.stop()
+    }
 }
