@@ -70,7 +70,7 @@ struct ThingsBoardPayloadTests {
         (#"{"ts":1.5,"values":{"a":1}}"#, "ts must be an integer number of milliseconds"),
         (#"{"ts":-1,"values":{"a":1}}"#, "ts must be an integer number of milliseconds"),
         (#"{"ts":1e3,"values":{"a":1}}"#, "ts must be an integer number of milliseconds"),
-        (#"{"ts":99999999999999999999,"values":{"a":1}}"#, "ts must be an integer number of milliseconds"),
+        (#"{"ts":99999999999999999999,"values":{"a":1}}"#, "number out of range"),  // refused by the scanner now, before ts is read
         (#"{"ts":1,"values":[1]}"#, "values must be a JSON object"),
         (#"{"ts":1,"values":{}}"#, "has no values"),
         (#"{"ts":1,"values":{"":2}}"#, "keys must not be empty"),
@@ -85,6 +85,30 @@ struct ThingsBoardPayloadTests {
         } catch {
             #expect(error.description.contains(reason), "\(text) -> \(error.description)")
         }
+    }
+
+    /// Before, these were forwarded verbatim and a consumer read them as
+    /// infinity or failed on them.
+    @Test("numbers the backend cannot hold are refused: integers outside Int64, doubles past their range", arguments: [
+        #"{"a":9223372036854775808}"#, #"{"a":-9223372036854775809}"#, #"{"a":18446744073709551616}"#,
+        "{\"a\":" + String(repeating: "9", count: 400) + "}", #"{"a":1e309}"#, #"{"a":-1.8e308}"#,
+        #"{"a":[1,{"b":2e999999999999}]}"#, "{\"a\":" + String(repeating: "9", count: 400) + ".5}",
+    ])
+    func outOfRange(text: String) {
+        do {
+            let entries = try telemetry(text)
+            Issue.record("accepted \(text.prefix(60)): \(entries.count) entries")
+        } catch {
+            #expect(error.description.contains("number out of range"), "\(error.description)")
+        }
+    }
+
+    @Test("numbers at the edges of the range pass unchanged", arguments: [
+        #"{"a":9223372036854775807}"#, #"{"a":-9223372036854775808}"#, #"{"a":1000000000000000000}"#, #"{"a":1.7976931348623157e308}"#,
+        #"{"a":-1e308}"#, #"{"a":1e-400}"#, #"{"a":0.0000001e309}"#, #"{"a":123.456e-5}"#, #"{"a":0}"#, #"{"a":-0.0}"#,
+    ])
+    func atTheEdges(text: String) throws {
+        #expect(try telemetry(text).map(\.1) == [text])
     }
 
     @Test("invalid UTF-8 inside strings is refused", arguments: [

@@ -197,33 +197,69 @@ package struct JSONScanner {
     }
 
     /// Returns the range and whether the number is a plain integer (no
-    /// fraction, no exponent).
+    /// fraction, no exponent). A number the backend cannot hold is refused
+    /// here rather than forwarded: an integer outside Int64 (ThingsBoard
+    /// keeps integers as long) or a number whose double is infinite
+    /// (`1e309`). RFC 8259 §6 leaves the range to the implementation.
     package mutating func scanNumber() throws(Failure) -> (range: Range<Int>, isInteger: Bool) {
         let start = index
         var isInteger = true
-        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
         guard index < bytes.count, Self.isDigit(bytes[index]) else { throw fail("invalid number") }
+        let digitsStart = index
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else {
             while index < bytes.count, Self.isDigit(bytes[index]) { index += 1 }
         }
+        let integerDigits = index - digitsStart
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
             guard index < bytes.count, Self.isDigit(bytes[index]) else { throw fail("invalid number") }
             while index < bytes.count, Self.isDigit(bytes[index]) { index += 1 }
         }
+        var exponent = 0
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             isInteger = false
             index += 1
+            var sign = 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                if bytes[index] == UInt8(ascii: "-") { sign = -1 }
                 index += 1
             }
             guard index < bytes.count, Self.isDigit(bytes[index]) else { throw fail("invalid number") }
-            while index < bytes.count, Self.isDigit(bytes[index]) { index += 1 }
+            while index < bytes.count, Self.isDigit(bytes[index]) {
+                // Saturates: past 100,000 the answer no longer changes.
+                exponent = min(exponent * 10 + Int(bytes[index] - UInt8(ascii: "0")), 100_000)
+                index += 1
+            }
+            exponent *= sign
+        }
+        if isInteger {
+            if integerDigits > 19 || (integerDigits == 19 && !fitsInt64(digitsStart, negative: negative)) {
+                throw fail("number out of range (integers are 64-bit)", at: start)
+            }
+        } else if integerDigits + exponent > 308, !isFiniteDouble(start..<index) {
+            // Only numbers near double's range are parsed: the common case costs nothing.
+            throw fail("number out of range (larger than a double)", at: start)
         }
         return (start..<index, isInteger)
+    }
+
+    /// Whether the 19 digits at `offset` are at most Int64's magnitude.
+    private func fitsInt64(_ offset: Int, negative: Bool) -> Bool {
+        let limit = Array((negative ? "9223372036854775808" : "9223372036854775807").utf8)
+        for position in 0..<19 where bytes[offset + position] != limit[position] {
+            return bytes[offset + position] < limit[position]
+        }
+        return true
+    }
+
+    private func isFiniteDouble(_ range: Range<Int>) -> Bool {
+        let text = String(decoding: bytes[range], as: UTF8.self)
+        return Double(text)?.isFinite ?? false
     }
 
     private mutating func scanLiteral(_ literal: StaticString) throws(Failure) {
