@@ -172,4 +172,17 @@ struct HardeningTests {
         #expect(long.contains("…(5014 bytes)") && long.utf8.count < 1500, "\(long.utf8.count) bytes")
         try await fixture.stop()
     }
+
+    /// Found by Scripts/extreme.py: these were closed without a word.
+    @Test("a CONNECT of a protocol level the gateway does not speak gets CONNACK 0x01, then the close (MQTT-3.1.2-2)", arguments: [
+        ("MQTT", 6), ("MQTT", 0), ("MQIsdp", 3), ("MQTT", 255),
+    ])
+    func unsupportedLevel(name: String, level: Int) async throws {
+        let fixture = try await GatewayFixture.start(["MQTT_ENABLED": "true"])
+        let seen = try await runCommand("python3", [
+            HardeningQuotaTests.script, "connect-level", "127.0.0.1", "\(fixture.gateway.mqttPort)", name, "\(level)",
+        ])
+        #expect(seen.stdout.contains(#"{"answer": "20020001", "closed": true}"#), "\(seen.stdout) \(seen.stderr)")
+        try await fixture.stop()
+    }
 }

@@ -297,6 +297,13 @@ final class MQTTConnectionHandler: ChannelInboundHandler {
             "MQTT protocol error; closing the connection",
             metadata: ["remote_address": "\(remoteAddress)", "error": "\(codecError)", "transport": "mqtt"])
         endReason = .protocolError
+        if case .unsupportedProtocol = codecError, state == .awaitingConnect {
+            // MQTT-3.1.2-2: CONNACK 0x01 (3.1.1's table; 0x84 is its 5.0
+            // name), then close. The level is not one we speak, so the
+            // answer is in 3.1.1's format, which every level can read.
+            send(.connAck(MQTTConnAck(sessionPresent: false, reasonCode: .unsupportedProtocolVersion)))
+            return close()
+        }
         disconnect(codecError.reasonCode)
     }
 

@@ -17,6 +17,9 @@ usage:
   block-slots HOST PORT SOURCE TOKEN COUNT
       COUNT sockets on SOURCE each start a Block1 upload (block 0, M=1) of
       telemetry and never finish it; prints the answer codes counted.
+  connect-level HOST PORT NAME LEVEL
+      A CONNECT with protocol NAME and LEVEL; prints the bytes of the first
+      answer (hex) and whether the server closed after it.
   block-upload HOST PORT SOURCE TOKEN
       A whole two-block Block1 upload of telemetry from SOURCE; prints the
       code of each block's answer: {"codes": ["2.31", "2.04"]}.
@@ -175,6 +178,17 @@ def publish_answer(host, port, token, level, topic, payload):
     print(json.dumps({"answer": answer}))
 
 
+def connect_level(host, port, name, level):
+    from hostile import packet, string
+    body = string(name.encode()) + bytes([level, 0x02]) + struct.pack(">H", 60) + string(b"level")
+    sock = socket.create_connection((host, port), timeout=5)
+    sock.sendall(packet(0x10, body))
+    got = read_packet(sock)
+    answer = None if got is None else (bytes([got[0], len(got[1])]) + got[1]).hex()
+    closed = read_packet(sock) is None if got is not None else True
+    print(json.dumps({"answer": answer, "closed": closed}))
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "publish-answer":
@@ -185,6 +199,8 @@ def main():
         register(args[0], int(args[1]), args[2], args[3])
     elif mode == "block-slots":
         block_slots(args[0], int(args[1]), args[2], args[3], int(args[4]))
+    elif mode == "connect-level":
+        connect_level(args[0], int(args[1]), args[2], int(args[3]))
     elif mode == "block-upload":
         block_upload(args[0], int(args[1]), args[2], args[3])
     else:
