@@ -185,4 +185,22 @@ struct HardeningTests {
         #expect(seen.stdout.contains(#"{"answer": "20020001", "closed": true}"#), "\(seen.stdout) \(seen.stderr)")
         try await fixture.stop()
     }
+
+    /// Found by Scripts/extreme.py: both were answered 200.
+    @Test("HTTP: two Host fields and a NUL in a field value are answered 400 (RFC 9112 §3.2, RFC 9110 §5.5); one Host is served")
+    func hostAndNul() async throws {
+        let fixture = try await GatewayFixture.start()
+        let device = try await fixture.addDevice("heady")
+        func status(_ head: String) async throws -> String? {
+            let result = try await runCommand("python3", [
+                HardeningQuotaTests.script, "http-raw", "127.0.0.1", "\(fixture.gateway.httpPort)",
+                "POST /api/v1/\(device.token)/telemetry HTTP/1.1\\r\\n" + head + "Content-Length: 7\\r\\n\\r\\n{\"n\":1}",
+            ])
+            return (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["status"] as? String
+        }
+        #expect(try await status("Host: a\\r\\nHost: b\\r\\n") == "HTTP/1.1 400 Bad Request")
+        #expect(try await status("Host: a\\r\\nX-Note: a\\0b\\r\\n") == "HTTP/1.1 400 Bad Request")
+        #expect(try await status("Host: a\\r\\n") == "HTTP/1.1 200 OK")
+        try await fixture.stop()
+    }
 }

@@ -232,6 +232,9 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
             request: DeviceHTTPRequest(method: method, target: target, version: version, keepAlive: minor >= 1, body: ByteBuffer()))
         var contentLength: Int?
         var transferEncoding = false
+        var hosts = 0
+        // RFC 9110 §5.5: a field value with NUL is rejected (one scan of the head).
+        if head.readableBytesView.contains(0) { return .failure(Refusal(response: .error(.badRequest, "NUL in the header section"), version: version)) }
         func refusal(_ message: String) -> Result<ParsedHead, Refusal> {
             .failure(Refusal(response: .error(.badRequest, message), version: version))
         }
@@ -260,12 +263,17 @@ struct DeviceHTTPRequestDecoder: ByteToMessageDecoder {
                     if equalsIgnoringCase(option, "close") { parsed.request.keepAlive = false }
                     if equalsIgnoringCase(option, "keep-alive") { parsed.request.keepAlive = true }
                 }
+            case 4 where equalsIgnoringCase(name, "host"):
+                hosts += 1
             case 6 where equalsIgnoringCase(name, "expect"):
                 parsed.expectsContinue = equalsIgnoringCase(value, "100-continue")
             default:
                 break
             }
         }
+        // RFC 9112 §3.2: more than one Host is answered 400. (A missing one
+        // is let pass: devices and load generators on HTTP/1.0 habits omit it.)
+        if hosts > 1 { return refusal("more than one Host header field") }
         // Both framings at once is how requests are smuggled: refuse (RFC 9112 §6.3).
         if transferEncoding, contentLength != nil { return refusal("both Transfer-Encoding and Content-Length") }
         parsed.chunked = transferEncoding

@@ -20,6 +20,8 @@ usage:
   connect-level HOST PORT NAME LEVEL
       A CONNECT with protocol NAME and LEVEL; prints the bytes of the first
       answer (hex) and whether the server closed after it.
+  http-raw HOST PORT TEXT
+      Sends TEXT (with \\n, \\r and \\0 escapes) and prints the status line.
   block-upload HOST PORT SOURCE TOKEN
       A whole two-block Block1 upload of telemetry from SOURCE; prints the
       code of each block's answer: {"codes": ["2.31", "2.04"]}.
@@ -189,6 +191,22 @@ def connect_level(host, port, name, level):
     print(json.dumps({"answer": answer, "closed": closed}))
 
 
+def http_raw(host, port, text):
+    data = text.replace("\\r", "\r").replace("\\n", "\n").replace("\\0", "\0").encode()
+    sock = socket.create_connection((host, port), timeout=5)
+    sock.sendall(data)
+    answer = b""
+    try:
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except socket.timeout:
+        pass
+    print(json.dumps({"status": answer.split(b"\r\n")[0].decode(errors="replace")}))
+
+
 def main():
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "publish-answer":
@@ -201,6 +219,8 @@ def main():
         block_slots(args[0], int(args[1]), args[2], args[3], int(args[4]))
     elif mode == "connect-level":
         connect_level(args[0], int(args[1]), args[2], int(args[3]))
+    elif mode == "http-raw":
+        http_raw(args[0], int(args[1]), args[2])
     elif mode == "block-upload":
         block_upload(args[0], int(args[1]), args[2], args[3])
     else:
