@@ -174,6 +174,22 @@ struct CoAPOptionEncodingTests {
     }
 }
 
+@Suite("CoAP codec: critical options (RFC 7252 §5.4.1, §5.4.5)")
+struct CoAPCriticalOptionTests {
+    /// Found by Scripts/extreme.py: a repeated Accept was served 2.04.
+    @Test("a second occurrence of a critical option defined once is unrecognized; repeatable and elective repeats are not", arguments: [
+        ("40 01 00 01 D1 04 32 01 32", UInt16?.some(17)),  // Accept twice
+        ("40 01 00 01 B1 61 01 62", nil),  // Uri-Path twice: repeatable
+        ("40 01 00 01 61 00 01 01", nil),  // Observe twice: elective
+        ("40 01 00 01 31 61 01 62", UInt16?.some(3)),  // Uri-Host twice
+        ("40 01 00 01 D1 0E 0A 01 0A", UInt16?.some(27)),  // Block1 twice
+    ])
+    func repeats(datagram: String, expected: UInt16?) throws {
+        let message = try CoAPMessage(decoding: bytes(datagram))
+        #expect(message.unrecognizedCriticalOption?.rawValue == expected, "\(datagram)")
+    }
+}
+
 @Suite("CoAP codec: malformed datagrams are typed errors")
 struct CoAPMalformedTests {
     @Test("fewer than 4 bytes", arguments: ["", "40", "40 01 00"])

@@ -92,8 +92,20 @@ extension CoAPMessage {
         set { setUInt(.size2, newValue) }
     }
 
-    /// The first critical option this stack does not know, if any (§5.4.1).
+    /// The first critical option this stack does not know, if any (§5.4.1),
+    /// or a second occurrence of a critical option defined only once: §5.4.5
+    /// treats each supernumerary occurrence like an unrecognized option.
+    /// Options arrive sorted by number, so a repeat follows its first.
     package var unrecognizedCriticalOption: CoAPOptionNumber? {
-        options.first { $0.number.isCritical && !CoAPOptionNumber.known.contains($0.number) }?.number
+        var previous: CoAPOptionNumber?
+        for option in options {
+            let number = option.number
+            if number.isCritical {
+                if !CoAPOptionNumber.known.contains(number) { return number }
+                if number == previous, !CoAPOptionNumber.repeatable.contains(number) { return number }
+            }
+            previous = number
+        }
+        return nil
     }
 }

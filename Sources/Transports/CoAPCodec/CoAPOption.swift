@@ -41,6 +41,10 @@ package struct CoAPOptionNumber: RawRepresentable, Sendable, Hashable, Comparabl
 
     /// The options this stack understands; a critical option outside this set
     /// in a request is answered 4.02 Bad Option (§5.4.1).
+    /// Options that may occur more than once (RFC 7252 Table 4: If-Match,
+    /// ETag, Location-Path, Uri-Path, Uri-Query, Location-Query).
+    package static let repeatable: Set<CoAPOptionNumber> = [.ifMatch, .eTag, .locationPath, .uriPath, .uriQuery, .locationQuery]
+
     package static let known: Set<CoAPOptionNumber> = [
         .ifMatch, .uriHost, .eTag, .ifNoneMatch, .observe, .uriPort, .locationPath, .uriPath, .contentFormat,
         .maxAge, .uriQuery, .accept, .locationQuery, .block2, .block1, .size2, .proxyURI, .proxyScheme, .size1,
